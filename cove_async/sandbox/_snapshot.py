@@ -1,0 +1,125 @@
+"""The immutable base world that every sandbox of a process shares."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from cove_async.errors import DataError
+from cove_async.sandbox._copy import PrivateCopy
+from cove_async.sandbox._fork import Fork
+from cove_async.sandbox._schema import RecordKind, Schema
+
+__all__ = ("Snapshot",)
+
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+def _connect() -> sqlite3.Connection:
+    # check_same_thread=False: a snapshot is built in one thread (a CLI worker, a test fixture)
+    # and read on the event loop's thread; it is never written after construction.
+    return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+
+
+class Snapshot:
+    """An in-memory SQLite database that nobody writes to once it is built.
+
+    Sandboxes read through it and keep their own changes beside it, so one snapshot serves
+    thousands of live episodes. Build one with :meth:`from_records`, :meth:`from_bytes` or
+    :meth:`open`; never call the constructor.
+    """
+
+    def __init__(self, schema: Schema, conn: sqlite3.Connection) -> None:
+        self.schema = schema
+        self.conn = conn
+        conn.execute("PRAGMA query_only = 1")
+        self._keys: dict[str, list[str]] = {}
+        self._positions: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    def from_records(cls, schema: Schema, records: Mapping[str, Iterable[Any]]) -> Snapshot:
+        """Build a snapshot holding ``records`` (kind name to records, in order)."""
+        conn = _connect()
+        schema.create(conn)
+        conn.execute("BEGIN")
+        for name, items in records.items():
+            kind = schema.kind(name)
+            for record in items:
+                if not isinstance(record, kind.type):
+                    raise DataError(f"{name}: expected {kind.type.__name__}, got {type(record).__name__}")
+                try:
+                    schema.store(conn, name, record)
+                except sqlite3.IntegrityError:
+                    raise DataError(f"{name}: duplicate key {kind.key_of(record)!r}") from None
+        conn.execute("COMMIT")
+        # Leave free pages behind so a private copy's first write does not have to grow (and so
+        # reallocate) the whole deserialised buffer; see measurements.md section 6.
+        conn.execute("VACUUM")
+        return cls(schema, conn)
+
+    @classmethod
+    def from_bytes(cls, schema: Schema, data: bytes) -> Snapshot:
+        """Load a snapshot from the bytes :meth:`to_bytes` produced."""
+        conn = _connect()
+        try:
+            conn.deserialize(data)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a cove-async world database: {exc}") from exc
+        missing = {k.name for k in schema.kinds} - tables
+        if missing:
+            raise DataError(f"world database lacks the tables {sorted(missing)}; is it for another domain?")
+        return cls(schema, conn)
+
+    @classmethod
+    def open(cls, schema: Schema, path: str | Path) -> Snapshot:
+        """Load a snapshot from a SQLite file written by :meth:`save`."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read world database {path}: {exc.strerror}") from exc
+        return cls.from_bytes(schema, data)
+
+    def to_bytes(self) -> bytes:
+        """The database as SQLite file bytes: equal worlds built alike give equal bytes."""
+        return self.conn.serialize()
+
+    def save(self, path: str | Path) -> None:
+        """Write the database to ``path`` as a SQLite file."""
+        Path(path).write_bytes(self.to_bytes())
+
+    def load(self, kind: RecordKind[R], key: str) -> R | None:
+        """A fresh copy of the base record ``key``, or None: the caller may mutate it."""
+        record: R | None = self.schema.load(self.conn, kind.name, key)
+        return record
+
+    def keys(self, kind: RecordKind[Any]) -> list[str]:
+        """Every key of ``kind``, in insertion order (cached: the snapshot never changes)."""
+        keys = self._keys.get(kind.name)
+        if keys is None:
+            keys = self._keys[kind.name] = self.schema.keys(self.conn, kind.name)
+        return keys
+
+    def position(self, kind: RecordKind[Any], key: str) -> int:
+        """The insertion position of base record ``key`` (len(keys) for a key not in the base)."""
+        positions = self._positions.get(kind.name)
+        if positions is None:
+            positions = self._positions[kind.name] = {k: i for i, k in enumerate(self.keys(kind))}
+        return positions.get(key, len(positions))
+
+    def select_keys(self, kind: RecordKind[Any], where: str, params: Sequence[Any] = ()) -> list[str]:
+        """Keys of the base records of ``kind`` matching the SQL condition ``where``, in order."""
+        sql = f'SELECT "{kind.key}" FROM "{kind.name}" WHERE {where} ORDER BY rowid'
+        return [row[0] for row in self.conn.execute(sql, params)]
+
+    def fork(self) -> Fork:
+        """A new copy-on-write sandbox over this snapshot."""
+        return Fork(self)
+
+    def private_copy(self) -> PrivateCopy:
+        """A sandbox on a private full copy of the database (the baseline a fork is measured against)."""
+        return PrivateCopy(self)

@@ -79,11 +79,10 @@ class PrivateCopy:
 
     def flush(self) -> None:
         """Write every record taken for update back into the tables."""
-        for (name, key), record in self._dirty.items():
-            self.conn.execute("SAVEPOINT flush")
-            self.schema.delete(self.conn, name, key)
-            self.schema.store(self.conn, name, record)
-            self.conn.execute("RELEASE flush")
+        self.conn.execute("SAVEPOINT flush")
+        for (name, _key), record in self._dirty.items():
+            self.schema.replace(self.conn, name, record)
+        self.conn.execute("RELEASE flush")
         self._dirty.clear()
 
     def changes(self) -> ChangeSet:

@@ -248,6 +248,7 @@ class _Mapping:
     field_order: list[str]
     select: str = ""
     insert: str = ""
+    update: str = ""
     ddl: list[str] = field(default_factory=list)
 
 
@@ -294,6 +295,8 @@ def _build_mapping(kind: RecordKind[Any]) -> _Mapping:
     mapping.select = f"SELECT {names} FROM {_quote(kind.name)} WHERE {key_col} = ?"
     marks = ", ".join("?" for _ in mapping.root.columns)
     mapping.insert = f"INSERT INTO {_quote(kind.name)} ({names}) VALUES ({marks})"
+    assignments = ", ".join(f"{_quote(n)} = ?" for n, _ in mapping.root.columns)
+    mapping.update = f"UPDATE {_quote(kind.name)} SET {assignments} WHERE {key_col} = ?"
     for child in children:
         head = [("_owner", "TEXT NOT NULL"), ("_pos", "INTEGER NOT NULL")]
         if child.is_dict:
@@ -364,10 +367,26 @@ class Schema:
     def store(self, conn: sqlite3.Connection, kind: str, record: Any) -> None:
         """Insert ``record`` into ``conn`` (it must not be there yet)."""
         m = self._mappings[kind]
-        key = m.kind.key_of(record)
         row: list[Any] = [None] * len(m.root.columns)
         m.root.write(record, row)
         conn.execute(m.insert, row)
+        self._store_children(conn, m, record)
+
+    def replace(self, conn: sqlite3.Connection, kind: str, record: Any) -> None:
+        """Overwrite the stored record with ``record``'s key, keeping its place in insertion order."""
+        m = self._mappings[kind]
+        key = m.kind.key_of(record)
+        row: list[Any] = [None] * len(m.root.columns)
+        m.root.write(record, row)
+        # UPDATE, not DELETE + INSERT: the row id is the record's position, which tau2's
+        # first-match lookups and key order depend on.
+        conn.execute(m.update, [*row, key])
+        for child in m.children:
+            conn.execute(f"DELETE FROM {_quote(child.table)} WHERE _owner = ?", (key,))
+        self._store_children(conn, m, record)
+
+    def _store_children(self, conn: sqlite3.Connection, m: _Mapping, record: Any) -> None:
+        key = m.kind.key_of(record)
         for child in m.children:
             value = getattr(record, child.field)
             if child.is_dict:
@@ -381,13 +400,6 @@ class Schema:
                 rows.append((key, pos, *item[:-1], *out))
             if rows:
                 conn.executemany(child.insert, rows)
-
-    def delete(self, conn: sqlite3.Connection, kind: str, key: str) -> None:
-        """Remove the record ``key`` and its child rows from ``conn``."""
-        m = self._mappings[kind]
-        conn.execute(f"DELETE FROM {_quote(kind)} WHERE {_quote(m.kind.key)} = ?", (key,))
-        for child in m.children:
-            conn.execute(f"DELETE FROM {_quote(child.table)} WHERE _owner = ?", (key,))
 
     def keys(self, conn: sqlite3.Connection, kind: str) -> list[str]:
         """Every key of ``kind`` in ``conn``, in insertion order."""

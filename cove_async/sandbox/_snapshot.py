@@ -39,6 +39,7 @@ class Snapshot:
         conn.execute("PRAGMA query_only = 1")
         self._keys: dict[str, list[str]] = {}
         self._positions: dict[str, dict[str, int]] = {}
+        self._bytes: bytes | None = None
 
     @classmethod
     def from_records(cls, schema: Schema, records: Mapping[str, Iterable[Any]]) -> Snapshot:
@@ -86,7 +87,9 @@ class Snapshot:
 
     def to_bytes(self) -> bytes:
         """The database as SQLite file bytes: equal worlds built alike give equal bytes."""
-        return self.conn.serialize()
+        if self._bytes is None:
+            self._bytes = self.conn.serialize()
+        return self._bytes
 
     def save(self, path: str | Path) -> None:
         """Write the database to ``path`` as a SQLite file."""

@@ -38,13 +38,15 @@ def test_forks_are_isolated(snapshot: Snapshot) -> None:
 def test_changes_skip_noop_writes_and_report_before_after(snapshot: Snapshot) -> None:
     fork = snapshot.fork()
     fork.get_for_update(KIND, "t0")  # taken but not changed: not a change
-    wallet = fork.get_for_update(KIND, "t3").wallet  # type: ignore[union-attr]
-    voucher = wallet["v_2"]
+    thing = fork.get_for_update(KIND, "t3")
+    assert thing is not None
+    voucher = thing.wallet["v_2"]
     assert isinstance(voucher, Voucher)
     voucher.balance = 12.5
     changes = fork.changes()
     assert changes.keys() == {("things", "t3")}
     (change,) = changes.changes
+    assert change.before is not None
     assert change.before.wallet["v_2"].balance == 100.0
     assert change.after.wallet["v_2"].balance == 12.5
 

@@ -51,7 +51,10 @@ def _thing(key: str, **changes: object) -> Thing:
     base = Thing(
         thing_id=key,
         where=Point(x=1.0, label=None),
-        lines=[Line(sku="a", qty=2, options={"z": "1", "a": "2"}, gift=True), Line(sku="b", qty=1, options={}, gift=False)],
+        lines=[
+            Line(sku="a", qty=2, options={"z": "1", "a": "2"}, gift=True),
+            Line(sku="b", qty=1, options={}, gift=False),
+        ],
         status="open",
         wallet={"v_2": Voucher(id="v_2", balance=100.0), "c_1": Card(id="c_1", last_four="0042")},
         tags=["x", "y"],
@@ -83,12 +86,15 @@ def test_missing_key_loads_none(conn: sqlite3.Connection) -> None:
     assert Schema([KIND]).load(conn, "things", "nope") is None
 
 
-def test_delete_removes_child_rows(conn: sqlite3.Connection) -> None:
+def test_replace_rewrites_children_and_keeps_position(conn: sqlite3.Connection) -> None:
     schema = Schema([KIND])
-    schema.store(conn, "things", _thing("t1"))
-    schema.delete(conn, "things", "t1")
-    assert conn.execute('SELECT count(*) FROM "things__lines"').fetchone() == (0,)
-    assert schema.load(conn, "things", "t1") is None
+    for key in ["a", "b", "c"]:
+        schema.store(conn, "things", _thing(key))
+    shorter = _thing("a", lines=[Line(sku="z", qty=9, options={}, gift=False)], status="closed")
+    schema.replace(conn, "things", shorter)
+    assert schema.load(conn, "things", "a") == shorter
+    assert conn.execute('SELECT count(*) FROM "things__lines" WHERE _owner = ?', ("a",)).fetchone() == (1,)
+    assert schema.keys(conn, "things") == ["a", "b", "c"]
 
 
 def test_keys_in_insertion_order(conn: sqlite3.Connection) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ("Change", "ChangeSet", "hash_records")
+__all__ = ("Change", "ChangeSet", "hash_records", "same_record")
 
 # Sorted keys and fields: two sandboxes holding equal records hash equal, whatever order their
 # dicts were filled in (tau2 hashes with sort_keys=True for the same reason).
@@ -45,6 +45,14 @@ class ChangeSet(msgspec.Struct, frozen=True, kw_only=True):
         so this stands in for a whole-database hash at the cost of the changed rows only.
         """
         return hash_records((c.kind, c.key, c.after) for c in self.changes)
+
+
+def same_record(a: Any, b: Any) -> bool:
+    """Whether two records hold the same values, down to the type of each number.
+
+    Struct equality says ``100 == 100.0``; tau2's hash does not, so neither do we.
+    """
+    return a is b or _canonical(a) == _canonical(b)
 
 
 def hash_records(records: Any) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from cove_async.errors import DataError
-from cove_async.sandbox._changes import Change, ChangeSet
+from cove_async.sandbox._changes import Change, ChangeSet, same_record
 from cove_async.sandbox._schema import RecordKind
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class PrivateCopy:
             for key in self.keys(kind):
                 before = self.snapshot.load(kind, key)
                 after = self.get(kind, key)
-                if before != after:
+                if not same_record(before, after):
                     out.append(Change(kind=kind.name, key=key, before=before, after=after))
         out.sort(key=lambda c: (c.kind, c.key))
         return ChangeSet(changes=tuple(out))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from cove_async.errors import DataError
-from cove_async.sandbox._changes import Change, ChangeSet
+from cove_async.sandbox._changes import Change, ChangeSet, same_record
 from cove_async.sandbox._schema import RecordKind
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Fork:
         out = []
         for (name, key), after in self._writes.items():
             before = self.snapshot.schema.load(self.snapshot.conn, name, key)
-            if before != after:
+            if not same_record(before, after):
                 out.append(Change(kind=name, key=key, before=before, after=after))
         out.sort(key=lambda c: (c.kind, c.key))
         return ChangeSet(changes=tuple(out))

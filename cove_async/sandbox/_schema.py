@@ -72,7 +72,10 @@ def _scalar_sql_type(t: mi.Type) -> str | None:
     if isinstance(t, mi.BoolType | mi.IntType):
         return "INTEGER"
     if isinstance(t, mi.FloatType):
-        return "REAL"
+        # No declared type, so no affinity: REAL affinity would turn an int stored in a float
+        # field into a float, and tau2 does keep ints there (an exchange of no items records a
+        # price difference of 0, not 0.0), which its hash tells apart.
+        return ""
     if isinstance(t, mi.LiteralType):
         return "TEXT" if all(isinstance(v, str) for v in t.values) else "INTEGER"
     return None

@@ -107,3 +107,14 @@ def test_snapshot_bytes_round_trip_and_bad_bytes(snapshot: Snapshot) -> None:
 def test_snapshot_rejects_wrong_record_type() -> None:
     with pytest.raises(DataError, match="expected Thing"):
         Snapshot.from_records(Schema([KIND]), {"things": [Voucher(id="x", balance=1.0)]})
+
+
+def test_an_int_where_a_float_was_is_a_change(snapshot: Snapshot) -> None:
+    """tau2's hash tells 100 from 100.0, so the change set must too."""
+    fork = snapshot.fork()
+    thing = fork.get_for_update(KIND, "t1")
+    assert thing is not None
+    voucher = thing.wallet["v_2"]
+    assert isinstance(voucher, Voucher)
+    voucher.balance = 100  # type: ignore[assignment]
+    assert fork.changes().keys() == {("things", "t1")}

@@ -1,0 +1,61 @@
+"""A finished conversation as the tau2 evaluator reads it: OpenAI chat messages and how it ended."""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+import msgspec
+
+__all__ = ("FunctionCall", "Message", "TerminationReason", "ToolCall", "Trajectory")
+
+
+class TerminationReason(enum.Enum):
+    """Why a conversation ended, with tau2's names (its ``TerminationReason`` values)."""
+
+    USER_STOP = "user_stop"
+    AGENT_STOP = "agent_stop"
+    MAX_STEPS = "max_steps"
+    TIMEOUT = "timeout"
+    TOO_MANY_ERRORS = "too_many_errors"
+    AGENT_ERROR = "agent_error"
+    USER_ERROR = "user_error"
+    INFRASTRUCTURE_ERROR = "infrastructure_error"
+    CONTEXT_WINDOW_EXCEEDED = "context_window_exceeded"
+    UNEXPECTED_ERROR = "unexpected_error"
+
+
+class FunctionCall(msgspec.Struct, frozen=True, kw_only=True):
+    """The function part of an OpenAI tool call."""
+
+    name: str
+    arguments: str
+    """The arguments as the JSON text the model produced (it may not parse)."""
+
+
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One tool call in an assistant message, in OpenAI's wire shape."""
+
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One OpenAI chat message.
+
+    An assistant message carries text, tool calls or both; a tool message answers the call whose
+    id is ``tool_call_id``, and its ``content`` is exactly what the agent saw.
+    """
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+class Trajectory(msgspec.Struct, frozen=True, kw_only=True):
+    """A whole conversation, in order, and the reason it stopped."""
+
+    messages: tuple[Message, ...]
+    termination: TerminationReason

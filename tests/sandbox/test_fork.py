@@ -116,5 +116,5 @@ def test_an_int_where_a_float_was_is_a_change(snapshot: Snapshot) -> None:
     assert thing is not None
     voucher = thing.wallet["v_2"]
     assert isinstance(voucher, Voucher)
-    voucher.balance = 100  # type: ignore[assignment]
+    voucher.balance = 100
     assert fork.changes().keys() == {("things", "t1")}

@@ -106,6 +106,6 @@ class PrivateCopy:
         """The whole current state as plain data: kind name to key to record."""
         self.flush()
         return {
-            kind.name: {key: msgspec.to_builtins(self.get(kind, key)) for key in self.keys(kind)}
+            kind.name: {kind.key_of(r): msgspec.to_builtins(r) for r in self.schema.load_all(self.conn, kind.name)}
             for kind in self.schema.kinds
         }

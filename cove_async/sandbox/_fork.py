@@ -109,9 +109,14 @@ class Fork:
 
     def export(self) -> dict[str, dict[str, Any]]:
         """The whole current state as plain data: kind name to key to record. O(database)."""
+        schema = self.snapshot.schema
         out: dict[str, dict[str, Any]] = {}
-        for kind in self.snapshot.schema.kinds:
-            out[kind.name] = {key: msgspec.to_builtins(self.get(kind, key)) for key in self.keys(kind)}
+        for kind in schema.kinds:
+            records = {kind.key_of(r): r for r in schema.load_all(self.snapshot.conn, kind.name)}
+            for (name, key), record in self._writes.items():
+                if name == kind.name:
+                    records[key] = record  # a new key lands at the end, in insertion order
+            out[kind.name] = {key: msgspec.to_builtins(record) for key, record in records.items()}
         return out
 
     @property

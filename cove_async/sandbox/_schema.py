@@ -238,6 +238,7 @@ class _Child:
     is_dict: bool
     flat: _Flat
     select: str = ""
+    select_all: str = ""
     insert: str = ""
 
 
@@ -250,6 +251,7 @@ class _Mapping:
     children: list[_Child]
     field_order: list[str]
     select: str = ""
+    select_all: str = ""
     insert: str = ""
     update: str = ""
     ddl: list[str] = field(default_factory=list)
@@ -296,6 +298,7 @@ def _build_mapping(kind: RecordKind[Any]) -> _Mapping:
         )
     names = ", ".join(_quote(n) for n, _ in mapping.root.columns)
     mapping.select = f"SELECT {names} FROM {_quote(kind.name)} WHERE {key_col} = ?"
+    mapping.select_all = f"SELECT {names} FROM {_quote(kind.name)} ORDER BY rowid"
     marks = ", ".join("?" for _ in mapping.root.columns)
     mapping.insert = f"INSERT INTO {_quote(kind.name)} ({names}) VALUES ({marks})"
     assignments = ", ".join(f"{_quote(n)} = ?" for n, _ in mapping.root.columns)
@@ -318,11 +321,25 @@ def _build_mapping(kind: RecordKind[Any]) -> _Mapping:
             f"SELECT {', '.join(_quote(n) for n in data_cols)} FROM {_quote(child.table)} "
             "WHERE _owner = ? ORDER BY _pos"
         )
+        child.select_all = (
+            f"SELECT _owner, {', '.join(_quote(n) for n in data_cols)} FROM {_quote(child.table)} ORDER BY _owner, _pos"
+        )
         child.insert = (
             f"INSERT INTO {_quote(child.table)} ({', '.join(_quote(n) for n, _ in all_cols)}) "
             f"VALUES ({', '.join('?' for _ in all_cols)})"
         )
     return mapping
+
+
+def _assemble(m: _Mapping, row: tuple[Any, ...], child_rows: list[list[tuple[Any, ...]]]) -> Any:
+    """A record from its root row and, per child table, its rows in position order."""
+    values = m.root.read_fields(row)
+    for child, rows in zip(m.children, child_rows, strict=True):
+        if child.is_dict:
+            values[child.field] = {r[0]: child.flat.read(r[1:]) for r in rows}
+        else:
+            values[child.field] = [child.flat.read(r) for r in rows]
+    return m.kind.type(**values)
 
 
 class Schema:
@@ -358,14 +375,22 @@ class Schema:
         row = conn.execute(m.select, (key,)).fetchone()
         if row is None:
             return None
-        values = m.root.read_fields(row)
+        return _assemble(m, row, [conn.execute(child.select, (key,)).fetchall() for child in m.children])
+
+    def load_all(self, conn: sqlite3.Connection, kind: str) -> list[Any]:
+        """Every record of ``kind`` in ``conn``, in insertion order, with one query per table."""
+        m = self._mappings[kind]
+        owned: list[dict[str, list[tuple[Any, ...]]]] = []
         for child in m.children:
-            rows = conn.execute(child.select, (key,)).fetchall()
-            if child.is_dict:
-                values[child.field] = {r[0]: child.flat.read(r[1:]) for r in rows}
-            else:
-                values[child.field] = [child.flat.read(r) for r in rows]
-        return m.kind.type(**values)
+            by_owner: dict[str, list[tuple[Any, ...]]] = {}
+            for row in conn.execute(child.select_all):
+                by_owner.setdefault(row[0], []).append(row[1:])
+            owned.append(by_owner)
+        key_at = [name for name, _ in m.root.columns].index(m.kind.key)
+        return [
+            _assemble(m, row, [by_owner.get(row[key_at], []) for by_owner in owned])
+            for row in conn.execute(m.select_all)
+        ]
 
     def store(self, conn: sqlite3.Connection, kind: str, record: Any) -> None:
         """Insert ``record`` into ``conn`` (it must not be there yet)."""

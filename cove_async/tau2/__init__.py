@@ -7,6 +7,7 @@ pass^k. Layering: ``_types`` and ``_tasks`` (data) → ``_hash`` and ``_metrics`
 ``_oracle``.
 """
 
+from cove_async.chat import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
 from cove_async.tau2._evaluate import (
     ActionCheck,
     ActionResult,
@@ -36,7 +37,6 @@ from cove_async.tau2._tasks import (
     Tau2Task,
     load_tau2_tasks,
 )
-from cove_async.tau2._types import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
 
 __all__ = (
     # conversations

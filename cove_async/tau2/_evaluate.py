@@ -27,13 +27,13 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from cove_async.chat import Message, TerminationReason, ToolCall, Trajectory
 from cove_async.domains import Toolset
 from cove_async.errors import ConfigError
 from cove_async.sandbox import Fork, Snapshot
 from cove_async.tau2._hash import Tau2Hasher
 from cove_async.tau2._metrics import is_successful
 from cove_async.tau2._tasks import RewardType, Tau2Action, Tau2Task
-from cove_async.tau2._types import Message, TerminationReason, ToolCall, Trajectory
 
 __all__ = (
     "ActionCheck",

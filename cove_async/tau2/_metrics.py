@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from cove_async.tau2._types import TerminationReason
+from cove_async.chat import TerminationReason
 
 if TYPE_CHECKING:
     from cove_async.tau2._evaluate import Tau2Verdict

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from cove_async.chat import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
 from cove_async.domains import Toolset
 from cove_async.sandbox import Snapshot
 from cove_async.tau2._tasks import Tau2Action, Tau2Instructions, Tau2Task
-from cove_async.tau2._types import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
 
 __all__ = ("GREETING", "golden_trajectory")
 

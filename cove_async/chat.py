@@ -1,4 +1,7 @@
-"""A finished conversation as the tau2 evaluator reads it: OpenAI chat messages and how it ended."""
+"""A finished conversation: OpenAI chat messages and how it ended (tau2's termination reasons).
+
+Shared by the engine that records conversations and the verifiers that grade them.
+"""
 
 from __future__ import annotations
 

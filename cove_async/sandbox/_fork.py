@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -92,6 +92,14 @@ class Fork:
 
     def flush(self) -> None:
         """Nothing to do: a fork's writes are live as soon as they are made."""
+
+    def written(self) -> Iterator[tuple[str, str, Any]]:
+        """The records this fork holds its own copies of, as (kind, key, record), in first-write order.
+
+        Read-only: a verifier watches these to see what each tool call changed.
+        """
+        for (name, key), record in self._writes.items():
+            yield name, key, record
 
     def changes(self) -> ChangeSet:
         """The records this episode changed, compared with the snapshot. O(records written)."""

@@ -10,7 +10,22 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ("FunctionCall", "Message", "TerminationReason", "ToolCall", "Trajectory")
+__all__ = (
+    "GREETING",
+    "STOP_MARKERS",
+    "FunctionCall",
+    "Message",
+    "TerminationReason",
+    "ToolCall",
+    "Trajectory",
+    "tool_exchange",
+)
+
+GREETING = "Hi! How can I help you today?"
+"""The agent's opening line: tau2 starts every conversation with it, hard-coded."""
+
+STOP_MARKERS = ("###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###")
+"""Tokens by which the user simulator ends a conversation (done, transferred, out of scope)."""
 
 
 class TerminationReason(enum.Enum):
@@ -62,3 +77,9 @@ class Trajectory(msgspec.Struct, frozen=True, kw_only=True):
 
     messages: tuple[Message, ...]
     termination: TerminationReason
+
+
+def tool_exchange(call_id: str, name: str, arguments: str, result: str) -> tuple[Message, Message]:
+    """An assistant message making one tool call, and the tool message answering it."""
+    call = ToolCall(id=call_id, function=FunctionCall(name=name, arguments=arguments))
+    return Message(role="assistant", tool_calls=(call,)), Message(role="tool", tool_call_id=call_id, content=result)

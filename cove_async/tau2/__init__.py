@@ -26,7 +26,7 @@ from cove_async.tau2._evaluate import (
 )
 from cove_async.tau2._hash import Tau2Hasher
 from cove_async.tau2._metrics import Tau2Metrics, is_successful, pass_hat_k, pass_hat_ks, tau2_metrics
-from cove_async.tau2._oracle import GREETING, golden_trajectory
+from cove_async.tau2._oracle import golden_trajectory
 from cove_async.tau2._tasks import (
     RewardType,
     Tau2Action,
@@ -70,7 +70,6 @@ __all__ = (
     "check_communicate",
     "check_db",
     "evaluate_tau2",
-    "GREETING",
     "golden_trajectory",
     # metrics
     "Tau2Metrics",

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from cove_async.chat import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
+from cove_async.chat import GREETING, Message, TerminationReason, Trajectory, tool_exchange
 from cove_async.domains import Toolset
 from cove_async.sandbox import Snapshot
 from cove_async.tau2._tasks import Tau2Action, Tau2Instructions, Tau2Task
 
-__all__ = ("GREETING", "golden_trajectory")
-
-GREETING = "Hi! How can I help you today?"
-"""The assistant message every tau2 conversation opens with."""
+__all__ = ("golden_trajectory",)
 
 
 def golden_trajectory(
@@ -48,12 +45,8 @@ def golden_trajectory(
     for index, action in enumerate(actions):
         if action.requestor != "assistant":
             continue
-        call_id = f"call_{index}"
-        arguments = json.dumps(action.arguments)
         result = toolset.execute(world, action.name, action.arguments)
-        call = ToolCall(id=call_id, function=FunctionCall(name=action.name, arguments=arguments))
-        messages.append(Message(role="assistant", tool_calls=(call,)))
-        messages.append(Message(role="tool", content=result.content, tool_call_id=call_id))
+        messages += tool_exchange(f"call_{index}", action.name, json.dumps(action.arguments), result.content)
     messages.append(Message(role="assistant", content="Is there anything else I can help you with?"))
     messages.append(Message(role="user", content="###STOP###"))
     return Trajectory(messages=tuple(messages), termination=termination)

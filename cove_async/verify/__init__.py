@@ -4,7 +4,7 @@
 task's canonical plan into the conversation that proves the task solvable.
 """
 
-from cove_async.verify._plan import GREETING, plan_trajectory
+from cove_async.verify._plan import plan_trajectory
 from cove_async.verify._verdict import (
     ConstraintVerdict,
     FieldChange,
@@ -16,7 +16,6 @@ from cove_async.verify._verdict import (
 from cove_async.verify._verifier import Expectation, TaskError, compile_task, verify
 
 __all__ = (
-    "GREETING",
     "ConstraintVerdict",
     "Expectation",
     "FieldChange",

@@ -20,3 +20,15 @@ def tau2_dir() -> Path:
             "airline/ and retail/ with db.json, tasks.json and gold_actions.json"
         )
     return path
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        pytest.param(("asyncio", {}), id="asyncio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
+    """Async tests run on uvloop (what the engine uses) and on plain asyncio (its fallback)."""
+    backend: tuple[str, dict[str, object]] = request.param
+    return backend

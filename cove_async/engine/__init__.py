@@ -1,0 +1,10 @@
+"""The actor engine: episodes as pairs of actors, admission, verification and sinks.
+
+Layering inside: ``_policy`` (who speaks) → ``_episode`` (one conversation: two actors, caps,
+termination) → ``_engine`` (many episodes: admission, verifier actor, sinks, shutdown).
+"""
+
+from cove_async.engine._episode import Caps, EpisodeResult, TurnRecord, run_episode
+from cove_async.engine._policy import EpisodeContext, Policy, PolicyError, Turn
+
+__all__ = ("Caps", "EpisodeContext", "EpisodeResult", "Policy", "PolicyError", "Turn", "TurnRecord", "run_episode")

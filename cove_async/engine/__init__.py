@@ -4,7 +4,23 @@ Layering inside: ``_policy`` (who speaks) → ``_episode`` (one conversation: tw
 termination) → ``_engine`` (many episodes: admission, verifier actor, sinks, shutdown).
 """
 
+from cove_async.engine._engine import Engine, EngineConfig, EngineStatistics, EpisodeJob, Outcome, Sink
 from cove_async.engine._episode import Caps, EpisodeResult, TurnRecord, run_episode
 from cove_async.engine._policy import EpisodeContext, Policy, PolicyError, Turn
 
-__all__ = ("Caps", "EpisodeContext", "EpisodeResult", "Policy", "PolicyError", "Turn", "TurnRecord", "run_episode")
+__all__ = (
+    "Caps",
+    "Engine",
+    "EngineConfig",
+    "EngineStatistics",
+    "EpisodeContext",
+    "EpisodeJob",
+    "EpisodeResult",
+    "Outcome",
+    "Policy",
+    "PolicyError",
+    "Sink",
+    "Turn",
+    "TurnRecord",
+    "run_episode",
+)

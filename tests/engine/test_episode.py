@@ -10,35 +10,15 @@ import pytest
 
 from cove_async.chat import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
 from cove_async.domains import get_domain
-from cove_async.domains.retail import RetailWorldSize
 from cove_async.engine import Caps, EpisodeContext, EpisodeResult, Policy, PolicyError, Turn, run_episode
 from cove_async.policies import BriefUser, OracleAgent
 from cove_async.sandbox import Snapshot
 from cove_async.tasks import Task
 from cove_async.verify import compile_task, verify
-from tests.verify.test_verifier import _cancel, _move, _task
 
 pytestmark = pytest.mark.anyio
 
 RETAIL = get_domain("retail")
-ORDERS = RETAIL.schema.kind("orders")
-
-
-@pytest.fixture(scope="module")
-def world() -> Snapshot:
-    return RETAIL.generate_world(RetailWorldSize(users=40, orders=120), 11)
-
-
-@pytest.fixture(scope="module")
-def task(world: Snapshot) -> Task:
-    users = RETAIL.schema.kind("users")
-    for key in world.keys(users):
-        user = world.load(users, key)
-        assert user is not None
-        pending = [o for k in user.orders if (o := world.load(ORDERS, k)) and o.status == "pending"]
-        if len(pending) >= 2:
-            return _task(user, _cancel(pending[0]), _move(pending[1]))
-    raise AssertionError("no user with two pending orders")
 
 
 def _context(task: Task) -> EpisodeContext:

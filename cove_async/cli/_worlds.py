@@ -1,8 +1,4 @@
-"""The ``cove-async`` command line.
-
-Every command reports a bad flag or bad input as one clear line on stderr and exit code 2;
-results go to stdout (a table for people, ``--json`` for programs), logs to stderr.
-"""
+"""``cove-async world``, ``import-tau2`` and ``export-tau2``: making and moving worlds."""
 
 from __future__ import annotations
 
@@ -10,25 +6,19 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import structlog
 
-from cove_async._logging import configure_logging
+from cove_async.cli._common import UsageError, write_table
 from cove_async.domains import DOMAIN_NAMES, Domain, get_domain, tau2_hash
-from cove_async.errors import CoveError
 from cove_async.sandbox import Snapshot
 
-__all__ = ("main",)
+__all__ = ("register",)
 
 log = structlog.get_logger()
-
-
-class _UsageError(CoveError):
-    """A flag value the parser accepted but that makes no sense."""
 
 
 def _parse_sizes(domain: Domain, pairs: Sequence[str]) -> msgspec.Struct:
@@ -38,23 +28,15 @@ def _parse_sizes(domain: Domain, pairs: Sequence[str]) -> msgspec.Struct:
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or name not in fields:
-            raise _UsageError(f"--size {pair!r}: expected NAME=N with NAME one of {', '.join(sorted(fields))}")
+            raise UsageError(f"--size {pair!r}: expected NAME=N with NAME one of {', '.join(sorted(fields))}")
         try:
             values[name] = int(raw)
         except ValueError:
-            raise _UsageError(f"--size {pair!r}: {raw!r} is not a whole number") from None
+            raise UsageError(f"--size {pair!r}: {raw!r} is not a whole number") from None
     try:
         return msgspec.convert(values, domain.world_size)
     except msgspec.ValidationError as exc:
-        raise _UsageError(f"--size: {exc}") from None
-
-
-def _write_table(rows: Mapping[str, Any], prefix: str = "") -> None:
-    for key, value in rows.items():
-        if isinstance(value, Mapping):
-            _write_table(value, f"{prefix}{key}.")
-        else:
-            sys.stdout.write(f"{prefix + str(key):<48} {value}\n")
+        raise UsageError(f"--size: {exc}") from None
 
 
 def _cmd_world(args: argparse.Namespace) -> None:
@@ -77,7 +59,7 @@ def _cmd_world(args: argparse.Namespace) -> None:
     if args.json:
         sys.stdout.write(json.dumps(stats) + "\n")
     else:
-        _write_table(stats)
+        write_table(stats)
 
 
 def _cmd_import_tau2(args: argparse.Namespace) -> None:
@@ -95,13 +77,8 @@ def _cmd_export_tau2(args: argparse.Namespace) -> None:
     sys.stdout.write(json.dumps({"domain": domain.name, "out": str(args.out), "tau2_hash": tau2_hash(state)}) + "\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cove-async", description="Verified tool-use trajectories and exact rewards (CoVe), at scale."
-    )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the world commands to the command line."""
     world = commands.add_parser("world", help="generate a seeded synthetic world and print its statistics")
     world.add_argument("--domain", choices=DOMAIN_NAMES, default="retail")
     world.add_argument("--seed", type=int, default=0)
@@ -122,23 +99,3 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--world", type=Path, required=True)
     exp.add_argument("--out", type=Path, required=True)
     exp.set_defaults(run=_cmd_export_tau2)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
-    args = _parser().parse_args(argv)
-    configure_logging(level=args.log_level)
-    try:
-        args.run(args)
-    except CoveError as exc:
-        sys.stderr.write(f"cove-async: error: {exc}\n")
-        return 2
-    except OSError as exc:
-        sys.stderr.write(f"cove-async: error: {exc.filename or ''}: {exc.strerror}\n")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

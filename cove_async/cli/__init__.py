@@ -1,0 +1,47 @@
+"""The ``cove-async`` command line.
+
+Every command reports a bad flag or bad input as one clear line on stderr and exit code 2;
+results go to stdout (a table for people, ``--json`` for programs), logs to stderr. Each
+command lives in its own module with a ``register(commands)`` function that adds its parser
+and sets ``run`` (returning None or an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cove_async._logging import configure_logging
+from cove_async.cli import _worlds
+from cove_async.errors import CoveError
+
+__all__ = ("main",)
+
+_COMMANDS = (_worlds,)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cove-async", description="Verified tool-use trajectories and exact rewards (CoVe), at scale."
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in _COMMANDS:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    configure_logging(level=args.log_level)
+    try:
+        code: int | None = args.run(args)
+    except CoveError as exc:
+        sys.stderr.write(f"cove-async: error: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"cove-async: error: {exc.filename or ''}: {exc.strerror}\n")
+        return 2
+    return code or 0

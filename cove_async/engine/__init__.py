@@ -4,7 +4,15 @@ Layering inside: ``_policy`` (who speaks) → ``_episode`` (one conversation: tw
 termination) → ``_engine`` (many episodes: admission, verifier actor, sinks, shutdown).
 """
 
-from cove_async.engine._engine import Engine, EngineConfig, EngineStatistics, EpisodeJob, Outcome, Sink
+from cove_async.engine._engine import (
+    Engine,
+    EngineConfig,
+    EngineStatistics,
+    EpisodeJob,
+    Outcome,
+    Sink,
+    record_outcomes,
+)
 from cove_async.engine._episode import Caps, EpisodeResult, TurnRecord, run_episode
 from cove_async.engine._policy import EpisodeContext, Policy, PolicyError, Turn
 
@@ -22,5 +30,6 @@ __all__ = (
     "Sink",
     "Turn",
     "TurnRecord",
+    "record_outcomes",
     "run_episode",
 )

@@ -25,23 +25,24 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import anyio
 import msgspec
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from cove_async.chat import Trajectory
+from cove_async.chat import TerminationReason, Trajectory
 from cove_async.domains import Toolset
 from cove_async.engine._episode import Caps, EpisodeResult, run_episode
 from cove_async.engine._policy import EpisodeContext, Policy
 from cove_async.errors import CoveError
+from cove_async.metrics import EngineMetrics
 from cove_async.sandbox import Snapshot
 from cove_async.tasks import Task
 from cove_async.verify import Expectation, RewardShaping, Verdict, compile_task, verify
 
-__all__ = ("Engine", "EngineConfig", "EngineStatistics", "EpisodeJob", "Outcome", "Sink")
+__all__ = ("Engine", "EngineConfig", "EngineStatistics", "EpisodeJob", "Outcome", "Sink", "record_outcomes")
 
 log = structlog.get_logger()
 
@@ -133,6 +134,77 @@ async def _batches(receive: MemoryObjectReceiveStream[T], size: int) -> AsyncIte
             yield batch
 
 
+class _Admission:
+    """This engine's own slot, then a slot of the limiter it shares with other engines (if any)."""
+
+    def __init__(self, own: anyio.Semaphore, shared: anyio.Semaphore | None) -> None:
+        self._own = own
+        self._shared = shared
+
+    async def acquire(self) -> None:
+        await self._own.acquire()
+        if self._shared is not None:
+            try:
+                await self._shared.acquire()
+            except BaseException:
+                self._own.release()
+                raise
+
+    def release(self) -> None:
+        if self._shared is not None:
+            self._shared.release()
+        self._own.release()
+
+
+_FAILED_TERMINATIONS = frozenset(
+    (
+        TerminationReason.AGENT_ERROR,
+        TerminationReason.USER_ERROR,
+        TerminationReason.INFRASTRUCTURE_ERROR,
+        TerminationReason.UNEXPECTED_ERROR,
+    )
+)
+
+
+def record_outcomes(metrics: EngineMetrics, outcomes: Sequence[Outcome]) -> None:
+    """Count finished episodes: outcome, duration, turns, LLM requests and tool calls.
+
+    Counting from the finished episode, once per batch, keeps the metrics off the turn loop.
+    An episode that ended in an error (a backend that failed after its retries, an ungradable
+    task) counts as ``failed`` whatever its verdict.
+    """
+    for outcome in outcomes:
+        result = outcome.result
+        verdict = outcome.verdict
+        if verdict is None or result.termination in _FAILED_TERMINATIONS:
+            label: Literal["perfect", "imperfect", "failed"] = "failed"
+        else:
+            label = "perfect" if verdict.perfect else "imperfect"
+        metrics.trajectory(label, duration_s=result.duration_s)
+        if result.termination is TerminationReason.TIMEOUT:
+            metrics.timeout("episode")
+        for turn in result.turns:
+            role: Literal["user", "agent"] = "user" if turn.role == "user" else "agent"
+            metrics.turn(role)
+            if turn.latency_s > 0:
+                metrics.llm_request(
+                    backend=turn.model,
+                    role=role,
+                    duration_s=turn.latency_s,
+                    ttft_s=turn.ttft_s,
+                    prompt_tokens=turn.prompt_tokens,
+                    completion_tokens=turn.completion_tokens,
+                )
+        names: dict[str, str] = {}
+        for message in result.messages:
+            if message.role == "assistant":
+                for call in message.tool_calls:
+                    names[call.id] = call.function.name
+            elif message.role == "tool":
+                name = names.get(message.tool_call_id or "", "unknown")
+                metrics.tool_call(name, error=(message.content or "").startswith("Error"))
+
+
 class Engine:
     """Runs episodes against one world, grades them, and hands the outcomes to a sink.
 
@@ -144,6 +216,10 @@ class Engine:
         agent: the agent's policy.
         prompts: (agent system prompt, user system prompt) for a task.
         config: how to run.
+        metrics: where to record Prometheus metrics (None: not recorded).
+        admission: a limiter shared with other engines (a daemon's jobs), taken after this
+            engine's own ``config.concurrency`` slot; anyio's semaphore wakes waiters in FIFO
+            order, so engines sharing one take turns fairly.
     """
 
     def __init__(
@@ -155,6 +231,8 @@ class Engine:
         agent: Policy,
         prompts: Callable[[Task], tuple[str, str]],
         config: EngineConfig,
+        metrics: EngineMetrics | None = None,
+        admission: anyio.Semaphore | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.toolset = toolset
@@ -162,6 +240,8 @@ class Engine:
         self.agent = agent
         self.prompts = prompts
         self.config = config
+        self.metrics = metrics
+        self._shared_admission = admission
         self._tools = tuple(toolset.openai_tools())
         self._expectations: OrderedDict[str, Expectation] = OrderedDict()
         self._counters = _Counters()
@@ -198,22 +278,26 @@ class Engine:
     async def _intake(
         self, jobs: Iterable[EpisodeJob], done: MemoryObjectSendStream[tuple[Task, EpisodeResult]]
     ) -> None:
-        admission = anyio.Semaphore(self.config.concurrency)
+        admission = _Admission(anyio.Semaphore(self.config.concurrency), self._shared_admission)
+        metrics = self.metrics
         async with anyio.create_task_group() as episodes:
             for job in jobs:
                 if self._stopping.is_set():
                     break
+                waited_from = time.perf_counter()
                 await admission.acquire()
                 if self._stopping.is_set():
                     admission.release()
                     break
+                if metrics is not None:
+                    metrics.admission_wait.observe(time.perf_counter() - waited_from)
                 self._counters.started += 1
                 episodes.start_soon(self._episode, job, admission, done.clone())
 
     async def _episode(
         self,
         job: EpisodeJob,
-        admission: anyio.Semaphore,
+        admission: _Admission,
         done: MemoryObjectSendStream[tuple[Task, EpisodeResult]],
     ) -> None:
         task = job.task
@@ -227,6 +311,10 @@ class Engine:
             agent_system_prompt=agent_prompt,
             user_system_prompt=user_prompt,
         )
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.episodes_in_flight.inc()
+            metrics.sandboxes_live.inc()
         # The admission slot is held until the result is handed over: a full channel slows intake.
         async with done:
             try:
@@ -239,9 +327,13 @@ class Engine:
                         toolset=self.toolset,
                         caps=self.config.caps,
                     )
+                if metrics is not None:
+                    metrics.sandboxes_live.dec()
                 await done.send((task, result))
             finally:
                 admission.release()
+                if metrics is not None:
+                    metrics.episodes_in_flight.dec()
 
     def _expectation(self, task: Task) -> Expectation:
         cache = self._expectations
@@ -260,15 +352,22 @@ class Engine:
         send: MemoryObjectSendStream[list[Outcome]],
     ) -> None:
         async with send:
+            metrics = self.metrics
             async for batch in _batches(receive, self.config.batch):
+                if metrics is not None:
+                    metrics.channel_depth("finished", receive.statistics().current_buffer_used)
                 outcomes = []
                 for task, result in batch:
                     trajectory = Trajectory(messages=result.messages, termination=result.termination)
+                    started = time.perf_counter()
                     try:
                         verdict = verify(self._expectation(task), trajectory, self.config.shaping)
                         outcomes.append(Outcome(task=task, result=result, verdict=verdict))
                     except CoveError as exc:  # an ungradable task is recorded, never dropped
                         outcomes.append(Outcome(task=task, result=result, verdict=None, grading_error=str(exc)))
+                    else:
+                        if metrics is not None:
+                            metrics.verified(duration_s=time.perf_counter() - started, score=verdict.score)
                 await send.send(outcomes)
                 await anyio.lowlevel.checkpoint()  # grading is CPU work: let episodes run between batches
 
@@ -276,6 +375,8 @@ class Engine:
         async with receive:
             async for outcomes in receive:
                 await sink.write(outcomes)
+                if self.metrics is not None:
+                    record_outcomes(self.metrics, outcomes)
                 c = self._counters
                 c.finished += len(outcomes)
                 c.perfect += sum(o.verdict is not None and o.verdict.perfect for o in outcomes)

@@ -43,6 +43,10 @@ class EpisodeContext(msgspec.Struct, frozen=True, kw_only=True):
 
     The agent is shown the domain's policy and tools, never the task; the user simulator is
     shown the task's instruction. Both see the seeds, so a sampled policy is reproducible.
+
+    ``memo`` is the episode's scratch space for policies that keep state between their turns
+    (a scripted player parsing the conversation incrementally): it lives and dies with the
+    episode, so shared policy objects need no per-episode bookkeeping of their own.
     """
 
     episode_id: str
@@ -52,6 +56,7 @@ class EpisodeContext(msgspec.Struct, frozen=True, kw_only=True):
     tools: tuple[dict[str, Any], ...]
     agent_system_prompt: str
     user_system_prompt: str
+    memo: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class PolicyError(CoveError):

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 import anyio
 import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cove_async.engine import Engine, EngineConfig, EpisodeJob, Outcome
+from cove_async.metrics import EngineMetrics
 from cove_async.policies import BriefUser, OracleAgent
 from cove_async.sandbox import Snapshot
 from cove_async.tasks import Call, Constraint, Intent, Ref, Task
@@ -127,3 +129,70 @@ async def test_an_ungradable_task_is_recorded_not_dropped(world: Snapshot, task:
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="concurrency must be >= 1, got 0"):
         EngineConfig(concurrency=0)
+
+
+async def test_metrics_count_what_the_run_did(world: Snapshot, task: Task) -> None:
+    registry = CollectorRegistry()
+    engine = Engine(
+        snapshot=world,
+        toolset=RETAIL.toolset,
+        user=BriefUser(),
+        agent=OracleAgent(),
+        prompts=lambda task: ("agent policy", "user guidelines"),
+        config=EngineConfig(concurrency=16, batch=8),
+        metrics=EngineMetrics(registry),
+    )
+    sink = ListSink()
+    await engine.run(_jobs(task, 40), sink)
+    value = registry.get_sample_value
+    assert value("cove_trajectories_total", {"outcome": "perfect"}) == 40
+    assert value("cove_episodes_in_flight") == 0
+    assert value("cove_sandboxes_live") == 0
+    assert value("cove_turns_total", {"role": "user"}) == 40 * 2
+    calls = Counter(c.name for c in task.plan)
+    for name, n in calls.items():
+        assert value("cove_tool_calls_total", {"tool": name}) == 40 * n
+    assert value("cove_verifier_duration_seconds_count") == 40
+    assert value("cove_admission_wait_seconds_count") == 40
+
+
+async def test_engines_sharing_a_limiter_never_exceed_it_and_take_turns(world: Snapshot, task: Task) -> None:
+    shared = anyio.Semaphore(3)
+    live = peak = 0
+    order: list[str] = []
+
+    class CountingAgent(OracleAgent):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def next_turn(self, context, messages):
+            nonlocal live, peak
+            if len(messages) == 2:  # the agent's first turn: the episode is live
+                live += 1
+                peak = max(peak, live)
+                order.append(self.name)
+            turn = await super().next_turn(context, messages)
+            await anyio.lowlevel.checkpoint()
+            if turn.message.content:  # its closing words: the episode is about to end
+                live -= 1
+            return turn
+
+    def engine(name: str) -> Engine:
+        return Engine(
+            snapshot=world,
+            toolset=RETAIL.toolset,
+            user=BriefUser(),
+            agent=CountingAgent(name),
+            prompts=lambda task: ("agent policy", "user guidelines"),
+            config=EngineConfig(concurrency=10),
+            admission=shared,
+        )
+
+    sinks = ListSink(), ListSink()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(engine("a").run, _jobs(task, 30), sinks[0])
+        tg.start_soon(engine("b").run, _jobs(task, 30), sinks[1])
+    assert [len(s.outcomes) for s in sinks] == [30, 30]
+    assert peak <= 3
+    # FIFO waiters: neither engine runs all of its episodes before the other starts.
+    assert "b" in order[:15] and "a" in order[:15]

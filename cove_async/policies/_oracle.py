@@ -18,8 +18,11 @@ from cove_async.tasks import Intent
 __all__ = ("OracleAgent", "BriefUser")
 
 
+CONFIRM_QUESTION = "Shall I proceed?"
+
+
 class OracleAgent:
-    """Makes the plan's calls one per turn, then states the facts the task asks for."""
+    """Makes the plan's calls one per turn, asking before each write, then states the facts asked for."""
 
     role: Literal["user", "agent"] = "agent"
     model = "oracle-agent"
@@ -29,6 +32,13 @@ class OracleAgent:
         plan = context.task.plan
         if made < len(plan):
             call = plan[made]
+            writes = {w.name for c in context.task.constraints for w in c.writes}
+            if call.name in writes and not _agreed(messages):
+                return Turn(
+                    # Neither the tool nor its arguments are named: the question must not state a fact.
+                    message=Message(role="assistant", content=f"The next step changes your data. {CONFIRM_QUESTION}"),
+                    model=self.model,
+                )
             tool_call = ToolCall(
                 id=f"call_{made}", function=FunctionCall(name=call.name, arguments=json.dumps(call.arguments))
             )
@@ -41,13 +51,28 @@ class OracleAgent:
         )
 
 
+def _agreed(messages: Sequence[Message]) -> bool:
+    """Whether the agent asked to proceed and the user said yes, just now."""
+    return (
+        len(messages) >= 2
+        and messages[-1].role == "user"
+        and messages[-2].role == "assistant"
+        and (messages[-2].content or "").endswith(CONFIRM_QUESTION)
+    )
+
+
 class BriefUser:
-    """States the reason for the call, then stops as soon as the agent answers."""
+    """States the reason for the call, agrees when asked to, and stops once the agent is done."""
 
     role: Literal["user", "agent"] = "user"
     model = "brief-user"
 
     async def next_turn(self, context: EpisodeContext, messages: Sequence[Message]) -> Turn:
         spoken = sum(m.role == "user" for m in messages)
-        text = context.task.instruction.reason_for_call if spoken == 0 else "Thanks, that's all. ###STOP###"
+        if spoken == 0:
+            text = context.task.instruction.reason_for_call
+        elif (messages[-1].content or "").endswith(CONFIRM_QUESTION):
+            text = "Yes, please."
+        else:
+            text = "Thanks, that's all. ###STOP###"
         return Turn(message=Message(role="user", content=text), model=self.model)

@@ -6,6 +6,7 @@ task's canonical plan into the conversation that proves the task solvable.
 
 from cove_async.verify._plan import plan_trajectory
 from cove_async.verify._verdict import (
+    ASSENT,
     ConstraintVerdict,
     FieldChange,
     RewardShaping,
@@ -16,6 +17,7 @@ from cove_async.verify._verdict import (
 from cove_async.verify._verifier import Expectation, TaskError, compile_task, verify
 
 __all__ = (
+    "ASSENT",
     "ConstraintVerdict",
     "Expectation",
     "FieldChange",

@@ -15,9 +15,11 @@ __all__ = ("plan_trajectory",)
 def plan_trajectory(task: Task, snapshot: Snapshot, toolset: Toolset) -> Trajectory:
     """The conversation in which an agent follows ``task.plan`` exactly.
 
-    Each planned call becomes an assistant tool call answered by its real result on a fresh fork;
-    then the agent states every fact the task asks for (the first spelling of each) and the
-    user stops. If the verifier grades this conversation perfect, the task is solvable.
+    Each planned call becomes an assistant tool call answered by its real result on a fresh fork,
+    each write preceded by the agent asking for confirmation and the user agreeing, as the
+    policies require; then the agent states every fact the task asks for (the first spelling of
+    each) and the user stops. If the verifier grades this conversation perfect, the task is
+    solvable.
     """
     fork = snapshot.fork()
     messages = [
@@ -25,8 +27,13 @@ def plan_trajectory(task: Task, snapshot: Snapshot, toolset: Toolset) -> Traject
         Message(role="user", content=task.instruction.reason_for_call),
     ]
     for i, call in enumerate(task.plan):
+        arguments = json.dumps(call.arguments)
+        if toolset.is_write(call.name):
+            # Asked without naming the tool or its arguments, so the question cannot state a fact for the agent.
+            messages.append(Message(role="assistant", content="May I make this change? Confirm?"))
+            messages.append(Message(role="user", content="Yes."))
         result = toolset.execute(fork, call.name, call.arguments)
-        messages += tool_exchange(f"call_{i}", call.name, json.dumps(call.arguments), result.content)
+        messages += tool_exchange(f"call_{i}", call.name, arguments, result.content)
     facts = [fact[0] for c in task.constraints if c.intent is Intent.INFORM for fact in c.answers]
     closing = "Here is what you asked about: " + "; ".join(facts) + "." if facts else "Everything is done."
     messages.append(Message(role="assistant", content=closing))

@@ -23,6 +23,7 @@ from cove_async.sandbox import Fork, Snapshot
 from cove_async.tasks import Constraint, Intent, Task
 from cove_async.verify._fields import FieldValues, Slot, changed_paths, field_values, value_at
 from cove_async.verify._verdict import (
+    ASSENT,
     REDUNDANT,
     ConstraintVerdict,
     FieldChange,
@@ -182,8 +183,11 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
     watch = _Watch(expectation.snapshot, expectation.base_cache)
 
     # Replay, remembering what each write changed.
-    replayed: list[tuple[int, str, str, bool, dict[Slot, tuple[bytes | None, bytes | None]]]] = []
+    replayed: list[_Replayed] = []
+    assented = False  # whether the last user message agreed to something
     for index, message in enumerate(trajectory.messages):
+        if message.role == "user":
+            assented = ASSENT.search(message.content or "") is not None
         if message.role != "assistant":
             continue
         for call in message.tool_calls:
@@ -191,7 +195,7 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
             if not toolset.is_write(name):
                 continue  # reads, generic tools and unknown names change nothing (tau2 skips them too)
             result = toolset.execute(fork, name, call.function.arguments)
-            replayed.append((index, name, call.function.arguments, result.error, watch.step(fork)))
+            replayed.append((index, name, call.function.arguments, result.error, watch.step(fork), assented))
     final = watch.final_changes()
 
     # Refusals: no forbidden call on a protected record, and the record unchanged.
@@ -199,7 +203,7 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
     constraint_reasons: dict[str, list[str]] = {c.id: [] for c in task.constraints}
     for constraint in refusals:
         keys = {ref.key for ref in constraint.targets}
-        for i, (index, name, arguments, _error, _effects) in enumerate(replayed):
+        for i, (index, name, arguments, _error, _effects, _assented) in enumerate(replayed):
             if name in constraint.forbidden_calls and _targets_in(_decoded(arguments), keys):
                 forbidden_events[i] = constraint.id
                 constraint_reasons[constraint.id].append(
@@ -234,6 +238,7 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
     writes = tuple(_classify(expectation, replayed, forbidden_events, watch))
     redundant = sum(w.outcome in REDUNDANT for w in writes)
     failed = sum(w.outcome is WriteOutcome.FAILED for w in writes)
+    unconfirmed = sum(not w.confirmed for w in writes) if shaping.require_confirmation else 0
     verdicts = tuple(
         ConstraintVerdict(
             id=c.id, family=c.family, satisfied=not constraint_reasons[c.id], reasons=tuple(constraint_reasons[c.id])
@@ -247,16 +252,18 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
     score -= shaping.redundancy_penalty * redundant
     score -= shaping.collateral_penalty * collateral_records
     score -= shaping.failed_write_penalty * failed
+    score -= shaping.unconfirmed_penalty * unconfirmed
     score = min(1.0, max(0.0, score))
     if shaping.gate and not terminated_ok:
         score = 0.0
-    perfect = terminated_ok and satisfied == len(verdicts) and redundant == 0 and not collateral
+    perfect = terminated_ok and satisfied == len(verdicts) and redundant == 0 and not collateral and not unconfirmed
     return Verdict(
         task_id=task.task_id,
         constraints=verdicts,
         writes=writes,
         redundant=redundant,
         failed_writes=failed,
+        unconfirmed_writes=unconfirmed,
         collateral=collateral,
         terminated_ok=terminated_ok,
         termination=trajectory.termination.value,
@@ -265,14 +272,18 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
     )
 
 
+_Replayed = tuple[int, str, str, bool, dict[Slot, tuple[bytes | None, bytes | None]], bool]
+"""A replayed write: message index, tool, arguments, error, what it changed, whether the user had agreed."""
+
+
 def _classify(
     expectation: Expectation,
-    replayed: list[tuple[int, str, str, bool, dict[Slot, tuple[bytes | None, bytes | None]]]],
+    replayed: list[_Replayed],
     forbidden_events: dict[int, str],
     watch: _Watch,
 ) -> Iterable[WriteVerdict]:
     seen: set[tuple[str, str]] = set()
-    for i, (index, name, arguments, error, effects) in enumerate(replayed):
+    for i, (index, name, arguments, error, effects, assented) in enumerate(replayed):
         decoded = _decoded(arguments)
         identity = (name, json.dumps(decoded, sort_keys=True))
         if i in forbidden_events:
@@ -299,6 +310,7 @@ def _classify(
             arguments=arguments,
             outcome=outcome,
             changed=tuple("/".join(slot) for slot in effects),
+            confirmed=assented or outcome is WriteOutcome.FAILED,
         )
 
 

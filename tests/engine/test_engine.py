@@ -148,7 +148,8 @@ async def test_metrics_count_what_the_run_did(world: Snapshot, task: Task) -> No
     assert value("cove_trajectories_total", {"outcome": "perfect"}) == 40
     assert value("cove_episodes_in_flight") == 0
     assert value("cove_sandboxes_live") == 0
-    assert value("cove_turns_total", {"role": "user"}) == 40 * 2
+    writes = sum(len(c.writes) for c in task.constraints)
+    assert value("cove_turns_total", {"role": "user"}) == 40 * (2 + writes)  # request, a yes per write, stop
     calls = Counter(c.name for c in task.plan)
     for name, n in calls.items():
         assert value("cove_tool_calls_total", {"tool": name}) == 40 * n

@@ -90,10 +90,15 @@ def _move(order: Order, cid: str = "c1") -> Constraint:
 
 
 def _conversation(
-    *calls: tuple[str, dict[str, Any]], say: str = "", end: TerminationReason = TerminationReason.USER_STOP
+    *calls: tuple[str, dict[str, Any]],
+    say: str = "",
+    end: TerminationReason = TerminationReason.USER_STOP,
+    confirm: bool = True,
 ) -> Trajectory:
     messages = [Message(role="assistant", content="Hi! How can I help you today?"), Message(role="user", content="hi")]
     for i, (name, arguments) in enumerate(calls):
+        if confirm:
+            messages += [Message(role="assistant", content="Shall I?"), Message(role="user", content="Yes, go ahead.")]
         call = ToolCall(id=f"c{i}", function=FunctionCall(name=name, arguments=json.dumps(arguments)))
         # The recorded output is deliberately wrong: the verifier must replay, not read it.
         messages += [
@@ -300,3 +305,37 @@ def test_bad_tasks_are_refused_at_compile_time(world: Snapshot, shopper: tuple[U
     )
     with pytest.raises(TaskError, match=r"both change orders/.*/address"):
         compile_task(_task(user, _move(first, "c0"), elsewhere), world, TOOLS)
+
+
+def test_a_write_without_the_users_yes_is_not_perfect(
+    world: Snapshot, shopper: tuple[User, Order, Order, Order]
+) -> None:
+    user, first, _, _ = shopper
+    task = _task(user, _cancel(first))
+    expectation = compile_task(task, world, TOOLS)
+    call = ("cancel_pending_order", {"order_id": first.order_id, "reason": "no longer needed"})
+    confirmed = verify(expectation, _conversation(call))
+    assert confirmed.perfect and confirmed.unconfirmed_writes == 0
+    hasty = verify(expectation, _conversation(call, confirm=False))
+    assert hasty.constraints[0].satisfied  # the right change, made the wrong way
+    assert not hasty.perfect
+    assert hasty.unconfirmed_writes == 1
+    assert hasty.score == 0.75
+    assert any("without the user's confirmation" in r for r in hasty.reasons())
+    lenient = verify(expectation, _conversation(call, confirm=False), RewardShaping(require_confirmation=False))
+    assert lenient.perfect and lenient.score == 1.0
+
+
+def test_a_refused_write_needs_no_confirmation(world: Snapshot, shopper: tuple[User, Order, Order, Order]) -> None:
+    user, first, _, _ = shopper
+    task = _task(user, _cancel(first))
+    probe = ("cancel_pending_order", {"order_id": "#W0000000", "reason": "no longer needed"})
+    call = ("cancel_pending_order", {"order_id": first.order_id, "reason": "no longer needed"})
+    messages = list(_conversation(call).messages)
+    probe_call = ToolCall(id="p", function=FunctionCall(name=probe[0], arguments=json.dumps(probe[1])))
+    messages[2:2] = [Message(role="assistant", tool_calls=(probe_call,)), Message(role="tool", tool_call_id="p")]
+    verdict = verify(
+        compile_task(task, world, TOOLS), Trajectory(messages=tuple(messages), termination=TerminationReason.USER_STOP)
+    )
+    assert [w.outcome for w in verdict.writes] == [WriteOutcome.FAILED, WriteOutcome.PRODUCTIVE]
+    assert verdict.unconfirmed_writes == 0 and verdict.perfect

@@ -44,7 +44,7 @@ class Fork:
         record = self._writes.get((kind.name, key))
         if record is not None:
             return record  # type: ignore[no-any-return]
-        return self.snapshot.load(kind, key)
+        return self.snapshot.peek(kind, key)
 
     def get_for_update(self, kind: RecordKind[R], key: str) -> R | None:
         """The episode's own copy of record ``key`` (None if there is none), to mutate in place."""

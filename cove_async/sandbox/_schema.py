@@ -34,7 +34,10 @@ from msgspec import inspect as mi
 
 from cove_async.errors import SchemaError
 
-__all__ = ("RecordKind", "Schema")
+__all__ = ("RecordKind", "RecordRows", "Schema")
+
+RecordRows = tuple[tuple[Any, ...], tuple[list[tuple[Any, ...]], ...]]
+"""A record as stored: its own row and, per child table, its children's rows."""
 
 R = TypeVar("R", bound=msgspec.Struct)
 
@@ -331,7 +334,7 @@ def _build_mapping(kind: RecordKind[Any]) -> _Mapping:
     return mapping
 
 
-def _assemble(m: _Mapping, row: tuple[Any, ...], child_rows: list[list[tuple[Any, ...]]]) -> Any:
+def _assemble(m: _Mapping, row: tuple[Any, ...], child_rows: Sequence[list[tuple[Any, ...]]]) -> Any:
     """A record from its root row and, per child table, its rows in position order."""
     values = m.root.read_fields(row)
     for child, rows in zip(m.children, child_rows, strict=True):
@@ -371,11 +374,21 @@ class Schema:
 
     def load(self, conn: sqlite3.Connection, kind: str, key: str) -> Any | None:
         """Read one record from ``conn``, or None if there is no record with that key."""
+        rows = self.load_rows(conn, kind, key)
+        return None if rows is None else self.assemble(kind, rows)
+
+    def load_rows(self, conn: sqlite3.Connection, kind: str, key: str) -> RecordRows | None:
+        """The rows that hold record ``key`` (its own and its children's), or None if there is none."""
         m = self._mappings[kind]
         row = conn.execute(m.select, (key,)).fetchone()
         if row is None:
             return None
-        return _assemble(m, row, [conn.execute(child.select, (key,)).fetchall() for child in m.children])
+        return row, tuple(conn.execute(child.select, (key,)).fetchall() for child in m.children)
+
+    def assemble(self, kind: str, rows: RecordRows) -> Any:
+        """A new record built from the rows :meth:`load_rows` read (they are left untouched)."""
+        row, children = rows
+        return _assemble(self._mappings[kind], row, children)
 
     def load_all(self, conn: sqlite3.Connection, kind: str) -> list[Any]:
         """Every record of ``kind`` in ``conn``, in insertion order, with one query per table."""

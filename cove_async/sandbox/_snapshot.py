@@ -12,7 +12,7 @@ import msgspec
 from cove_async.errors import DataError
 from cove_async.sandbox._copy import PrivateCopy
 from cove_async.sandbox._fork import Fork
-from cove_async.sandbox._schema import RecordKind, Schema
+from cove_async.sandbox._schema import RecordKind, RecordRows, Schema
 
 __all__ = ("Snapshot",)
 
@@ -40,6 +40,8 @@ class Snapshot:
         self._keys: dict[str, list[str]] = {}
         self._positions: dict[str, dict[str, int]] = {}
         self._bytes: bytes | None = None
+        self._rows: dict[tuple[str, str], RecordRows | None] = {}
+        self._shared: dict[tuple[str, str], Any] = {}
 
     @classmethod
     def from_records(cls, schema: Schema, records: Mapping[str, Iterable[Any]]) -> Snapshot:
@@ -96,8 +98,35 @@ class Snapshot:
         Path(path).write_bytes(self.to_bytes())
 
     def load(self, kind: RecordKind[R], key: str) -> R | None:
-        """A fresh copy of the base record ``key``, or None: the caller may mutate it."""
-        record: R | None = self.schema.load(self.conn, kind.name, key)
+        """A fresh copy of the base record ``key``, or None: the caller may mutate it.
+
+        The rows behind each record are read from SQLite once and kept (the snapshot never
+        changes); every call builds a new record from them, so no caller sees another's edits.
+        Keeping rows rather than records is what makes that safe without a deep copy, and
+        assembling from rows keeps every number's type as stored (an int in a float field).
+        """
+        cache_key = (kind.name, key)
+        try:
+            rows = self._rows[cache_key]
+        except KeyError:
+            rows = self._rows[cache_key] = self.schema.load_rows(self.conn, kind.name, key)
+        record: R | None = None if rows is None else self.schema.assemble(kind.name, rows)
+        return record
+
+    def peek(self, kind: RecordKind[R], key: str) -> R | None:
+        """The base record ``key``, or None, shared by every caller: never mutate it.
+
+        Reads dominate episodes (a flight search loads dozens of flights, each with its dated
+        instances), and building a record is most of a read's cost, so a record read this way
+        is built once per process. Forks serve plain reads from here and hand out private
+        copies (:meth:`load`) only for updates; the isolation property test would catch a
+        tool that mutated what it only read.
+        """
+        cache_key = (kind.name, key)
+        try:
+            record: R | None = self._shared[cache_key]
+        except KeyError:
+            record = self._shared[cache_key] = self.load(kind, key)
         return record
 
     def keys(self, kind: RecordKind[Any]) -> list[str]:

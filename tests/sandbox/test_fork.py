@@ -118,3 +118,17 @@ def test_an_int_where_a_float_was_is_a_change(snapshot: Snapshot) -> None:
     assert isinstance(voucher, Voucher)
     voucher.balance = 100
     assert fork.changes().keys() == {("things", "t1")}
+
+
+def test_loaded_records_are_fresh_even_when_cached(snapshot: Snapshot) -> None:
+    first = snapshot.load(KIND, "t3")
+    assert first is not None
+    first.status = "closed"
+    first.lines.clear()
+    first.where.x = -1
+    if first.tags is not None:
+        first.tags.append("mutated")
+    again = snapshot.load(KIND, "t3")
+    assert again is not None and again is not first
+    assert again == _thing("t3")  # nothing done to an earlier copy leaks into a later one
+    assert snapshot.load(KIND, "nope") is None and snapshot.load(KIND, "nope") is None

@@ -25,6 +25,7 @@ from cove_async.tau2._evaluate import (
     evaluate_tau2,
 )
 from cove_async.tau2._hash import Tau2Hasher
+from cove_async.tau2._judge import JUDGE_SYSTEM_PROMPT, JudgeError, JudgeVerdict, LLMJudge, render_transcript
 from cove_async.tau2._metrics import Tau2Metrics, is_successful, pass_hat_k, pass_hat_ks, tau2_metrics
 from cove_async.tau2._oracle import golden_trajectory
 from cove_async.tau2._tasks import (
@@ -61,6 +62,11 @@ __all__ = (
     "CommunicateResult",
     "DbResult",
     "Judge",
+    "JUDGE_SYSTEM_PROMPT",
+    "JudgeError",
+    "JudgeVerdict",
+    "LLMJudge",
+    "render_transcript",
     "NlCheck",
     "NlResult",
     "Status",

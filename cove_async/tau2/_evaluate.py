@@ -29,7 +29,7 @@ import msgspec
 
 from cove_async.chat import Message, TerminationReason, ToolCall, Trajectory
 from cove_async.domains import Toolset
-from cove_async.errors import ConfigError
+from cove_async.errors import ConfigError, CoveError
 from cove_async.sandbox import Fork, Snapshot
 from cove_async.tau2._hash import Tau2Hasher
 from cove_async.tau2._metrics import is_successful
@@ -375,7 +375,14 @@ async def _check_nl(
             NlResult(status=Status.NOT_EVALUATED, reward=None, checks=unjudged),
             "NL_ASSERTION not evaluated: no judge configured, so the reward is unknown",
         )
-    verdicts = list(await judge.judge(messages, assertions))
+    try:
+        verdicts = list(await judge.judge(messages, assertions))
+    except CoveError as exc:
+        # A judge that could not answer (backend down, unreadable reply) decides nothing.
+        return (
+            NlResult(status=Status.NOT_EVALUATED, reward=None, checks=unjudged),
+            f"NL_ASSERTION not evaluated: the judge failed: {exc}",
+        )
     if len(verdicts) != len(assertions):
         # tau2 passes a short or empty judge reply (all([]) is True); we refuse to.
         return (
@@ -425,7 +432,8 @@ async def evaluate_tau2(
     Raises:
         ConfigError: the task asks for a component this evaluator does not implement
             (ENV_ASSERTION).
-        Exception: whatever ``judge.judge`` raises propagates; nothing is guessed in its place.
+        Exception: whatever ``judge.judge`` raises other than a :class:`CoveError` propagates; a
+            ``CoveError`` (such as ``JudgeError``) makes NL_ASSERTION not evaluated, never a pass.
     """
     criteria = task.evaluation_criteria
     basis = tuple(dict.fromkeys(criteria.reward_basis)) if criteria is not None else ()

@@ -146,6 +146,23 @@ def _normalise(text: str) -> str:
     return text.lower().replace(",", "")
 
 
+def _states(said: str, fact: str) -> bool:
+    """Whether ``fact`` (normalised) appears in ``said`` as whole words.
+
+    A bare substring test lets short facts pass by accident ("2" inside a reservation code,
+    "available" inside "unavailable"), so the fact must not continue a word or number on
+    either side. tau2's COMMUNICATE check, which :mod:`cove_async.tau2` keeps, is the plain
+    substring test.
+    """
+    start = said.find(fact)
+    while start != -1:
+        end = start + len(fact)
+        if (start == 0 or not said[start - 1].isalnum()) and (end == len(said) or not said[end].isalnum()):
+            return True
+        start = said.find(fact, start + 1)
+    return False
+
+
 def _targets_in(arguments: Any, keys: set[str]) -> bool:
     """Whether any argument value (at any depth) is one of ``keys``."""
     if isinstance(arguments, str):
@@ -226,7 +243,7 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
     for constraint in task.constraints:
         if constraint.intent is Intent.INFORM:
             for fact in constraint.answers:
-                if not any(_normalise(spelling) in said for spelling in fact):
+                if not any(_states(said, _normalise(spelling)) for spelling in fact):
                     constraint_reasons[constraint.id].append(f"never told the user {fact[0]!r}")
 
     collateral = tuple(

@@ -339,3 +339,29 @@ def test_a_refused_write_needs_no_confirmation(world: Snapshot, shopper: tuple[U
     )
     assert [w.outcome for w in verdict.writes] == [WriteOutcome.FAILED, WriteOutcome.PRODUCTIVE]
     assert verdict.unconfirmed_writes == 0 and verdict.perfect
+
+
+@pytest.mark.parametrize(
+    ("said", "answer", "stated"),
+    [
+        ("You have 2 bags.", "2", True),
+        ("Your code is U7EZ2W.", "2", False),  # the digit inside a code is not the answer
+        ("Sadly that flight is unavailable.", "available", False),
+        ("It is available: seat 3A.", "available", True),
+        ("The refund is $1,234.50.", "1234.50", True),
+        ("The refund is 11,234.50 dollars.", "1234.50", False),
+    ],
+)
+def test_a_fact_must_be_stated_as_whole_words(
+    said: str, answer: str, stated: bool, world: Snapshot, shopper: tuple[User, Order, Order, Order]
+) -> None:
+    user, first, _, _ = shopper
+    inform = Constraint(
+        id="c0",
+        family="inform_x",
+        intent=Intent.INFORM,
+        targets=(Ref(kind="orders", key=first.order_id),),
+        answers=((answer,),),
+    )
+    verdict = verify(compile_task(_task(user, inform), world, TOOLS), _conversation(say=said))
+    assert verdict.constraints[0].satisfied is stated

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from cove_async._logging import configure_logging
-from cove_async.cli import _generate, _worlds
+from cove_async.cli import _generate, _mockllm, _worlds
 from cove_async.errors import CoveError
 
 __all__ = ("main",)
 
-_COMMANDS = (_worlds, _generate)
+_COMMANDS = (_worlds, _generate, _mockllm)
 
 
 def _parser() -> argparse.ArgumentParser:

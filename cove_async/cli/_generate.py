@@ -74,8 +74,21 @@ def _policy(value: str, model: str, args: argparse.Namespace) -> PolicySpec:
             raise UsageError(f"{url!r} is neither 'scripted' nor an http(s) URL")
     if not model:
         raise UsageError(f"a server needs a model name: add --agent-model/--user-model for {value}")
+    try:
+        extra_body = json.loads(args.extra_body) if args.extra_body else {}
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--extra-body is not JSON: {exc}") from None
+    if not isinstance(extra_body, dict):
+        raise UsageError(f"--extra-body must be a JSON object, got {args.extra_body}")
     return PolicySpec(
-        urls=urls, model=model, temperature=args.temperature, max_tokens=args.max_tokens, api_key=args.api_key
+        urls=urls,
+        model=model,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        extra_body=extra_body,
+        policy_version=args.policy_version,
+        api_key=args.api_key,
     )
 
 
@@ -220,7 +233,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     gen.add_argument("--agent-model", default="", help="model name on the agent's server")
     gen.add_argument("--user-model", default="", help="model name on the user simulator's server")
     gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--top-p", type=float)
     gen.add_argument("--max-tokens", type=int)
+    gen.add_argument("--extra-body", help="JSON object of extra request fields, e.g. '{\"logprobs\": true}'")
+    gen.add_argument("--policy-version", help="tag of the served weights, kept on every agent turn")
     gen.add_argument("--api-key", help="bearer token for the servers (not stored)")
     gen.add_argument("--out", type=Path, required=True, help="output directory (created; resumed if it holds the run)")
     gen.add_argument("--seed", type=int, default=0)

@@ -15,6 +15,14 @@ application) → ``_serve`` (running it).
 from cove_async.mockllm._config import Fault, FaultRates, LatencyModel
 from cove_async.mockllm._faults import FaultSchedule
 from cove_async.mockllm._responder import DefaultResponder, Reply, Responder, dummy_arguments
+from cove_async.mockllm._scripted import (
+    SCRIPTED_AGENT_MODEL,
+    SCRIPTED_USER_MODEL,
+    ScriptedAgentResponder,
+    ScriptedUserResponder,
+    player_seed,
+    scripted_responders,
+)
 from cove_async.mockllm._serve import running_server, serve
 from cove_async.mockllm._server import DEFAULT_MODEL, FAULT_HEADER, MockLLMServer, ServerStatistics
 from cove_async.mockllm._tokens import CHARS_PER_TOKEN
@@ -31,8 +39,14 @@ __all__ = (
     "MockLLMServer",
     "Reply",
     "Responder",
+    "SCRIPTED_AGENT_MODEL",
+    "SCRIPTED_USER_MODEL",
+    "ScriptedAgentResponder",
+    "ScriptedUserResponder",
     "ServerStatistics",
     "dummy_arguments",
+    "player_seed",
+    "scripted_responders",
     "running_server",
     "serve",
 )

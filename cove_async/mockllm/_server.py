@@ -540,6 +540,9 @@ class MockLLMServer:
         try:
             try:
                 reply = await responder.respond(chat)
+            except RequestRejected as exc:  # the responder refuses the request itself: the client's mistake
+                self._counts["rejected"] += 1
+                return _error(exc)
             except Exception as exc:  # a responder bug must cost one request, not the server
                 self._counts["responder_errors"] += 1
                 log.exception("mockllm_responder_failed", model=model)

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,14 @@ import msgspec
 import structlog
 from prometheus_client import CollectorRegistry
 
+from cove_async.backends import OpenAIChatBackend
 from cove_async.domains import Domain, get_domain
 from cove_async.engine import Caps, Engine, EngineConfig, EngineStatistics, EpisodeJob, Outcome, Policy
 from cove_async.errors import ConfigError
 from cove_async.metrics import EngineMetrics, serve_metrics, watch_loop_lag
+from cove_async.policies import LLMAgent, LLMUser
+from cove_async.policies.scripted import ScriptedAgent, ScriptedUser
+from cove_async.prompts import prompts_for
 from cove_async.run._records import RunSink
 from cove_async.run._sampling import knobs_for, sample_tasks
 from cove_async.sandbox import Snapshot
@@ -49,6 +53,8 @@ class PolicySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         temperature: sampling temperature.
         top_p: nucleus sampling.
         max_tokens: completion cap per turn.
+        extra_body: further request fields passed through (``{"logprobs": true}``...).
+        policy_version: the trainer's tag of the weights behind the server, kept on each turn.
         api_key: bearer token for the servers, if they need one (never stored with the run).
     """
 
@@ -57,6 +63,8 @@ class PolicySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     temperature: float = 0.0
     top_p: float | None = None
     max_tokens: int | None = None
+    extra_body: dict[str, Any] = {}
+    policy_version: str | None = None
     api_key: str | None = None
 
     @property
@@ -201,15 +209,10 @@ async def _policies(config: GenerateConfig, domain: str) -> AsyncIterator[tuple[
         sides: list[Policy] = []
         for side, spec in (("user", config.user), ("agent", config.agent)):
             if spec.scripted:
-                from cove_async.policies.scripted import ScriptedAgent, ScriptedUser
-
                 sides.append(
                     ScriptedUser(domain) if side == "user" else ScriptedAgent(domain, fault_rate=config.fault_rate)
                 )
                 continue
-            from cove_async.backends import OpenAIChatBackend
-            from cove_async.policies._llm import LLMAgent, LLMUser
-
             backend = await stack.enter_async_context(
                 OpenAIChatBackend(endpoints=spec.urls, model=spec.model, name=side, api_key=spec.api_key)
             )
@@ -224,12 +227,6 @@ async def _policies(config: GenerateConfig, domain: str) -> AsyncIterator[tuple[
                 )
             )
         yield sides[0], sides[1]
-
-
-def _prompts(domain: str) -> Callable[[Task], tuple[str, str]]:
-    from cove_async.prompts import prompts_for
-
-    return prompts_for(domain)
 
 
 class Generation:
@@ -289,7 +286,7 @@ async def generate(
     requested = [(t.task_id, i) for t in tasks for i in range(config.samples_per_task)]
     generation.total = len(requested)
     by_id = {t.task_id: t for t in tasks}
-    prompts = _prompts(domain.name)
+    prompts = prompts_for(domain.name)
 
     async with await open_run(config.out, _identity(config), volatile=VOLATILE) as run:
         await run.add_tasks(tasks)
@@ -367,7 +364,7 @@ def _tasks(config: GenerateConfig, snapshot: Snapshot, knobs: msgspec.Struct) ->
 
 def _identity(config: GenerateConfig) -> dict[str, Any]:
     """The run config as stored: secrets left out, the task file by content rather than path."""
-    stored: dict[str, Any] = msgspec.to_builtins(config)
+    stored: dict[str, Any] = msgspec.to_builtins(config, enc_hook=str)
     for side in ("agent", "user"):
         stored[side].pop("api_key", None)
     if config.tasks_file is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cove_async._logging import configure_logging
 from cove_async.cli import _generate, _mockllm, _worlds
@@ -32,12 +32,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unwrapped(run: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int | None:
+    """Run a command; a task group's group of one expected error becomes that error."""
+    try:
+        return run(args)
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        if len(leaves) == 1 and isinstance(leaves[0], CoveError | OSError):
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = _parser().parse_args(argv)
     configure_logging(level=args.log_level)
     try:
-        code: int | None = args.run(args)
+        code: int | None = _unwrapped(args.run, args)
     except CoveError as exc:
         sys.stderr.write(f"cove-async: error: {exc}\n")
         return 2

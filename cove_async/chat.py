@@ -1,6 +1,11 @@
 """A finished conversation: OpenAI chat messages and how it ended (tau2's termination reasons).
 
 Shared by the engine that records conversations and the verifiers that grade them.
+
+Messages and tool calls are immutable and can hold no reference back to themselves, so they are
+built with ``gc=False``: thousands of live conversations hold millions of them, and the cyclic
+garbage collector walking them all was the main source of event-loop stalls under load
+(``cove-async bench latency``).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class TerminationReason(enum.Enum):
     UNEXPECTED_ERROR = "unexpected_error"
 
 
-class FunctionCall(msgspec.Struct, frozen=True, kw_only=True):
+class FunctionCall(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The function part of an OpenAI tool call."""
 
     name: str
@@ -51,7 +56,7 @@ class FunctionCall(msgspec.Struct, frozen=True, kw_only=True):
     """The arguments as the JSON text the model produced (it may not parse)."""
 
 
-class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One tool call in an assistant message, in OpenAI's wire shape."""
 
     id: str
@@ -59,7 +64,7 @@ class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
     type: Literal["function"] = "function"
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One OpenAI chat message.
 
     An assistant message carries text, tool calls or both; a tool message answers the call whose

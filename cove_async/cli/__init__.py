@@ -13,12 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cove_async._logging import configure_logging
-from cove_async.cli import _generate, _mockllm, _serve, _worlds
+from cove_async.cli import _bench, _generate, _mockllm, _serve, _worlds
 from cove_async.errors import CoveError
 
 __all__ = ("main",)
 
-_COMMANDS = (_worlds, _generate, _mockllm, _serve)
+_COMMANDS = (_worlds, _generate, _mockllm, _serve, _bench)
 
 
 def _parser() -> argparse.ArgumentParser:

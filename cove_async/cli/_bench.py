@@ -226,7 +226,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add ``bench`` and its scenarios to the command line."""
     bench = commands.add_parser("bench", help="benchmarks: trajectories per second, CPU, latency, memory")
     scenarios = bench.add_subparsers(dest="command_name", required=True, metavar="SCENARIO")
-    players = {"choices": ("auto", "scripted", "oracle"), "help": "who plays (auto: scripted when installed)"}
+    choices = ("auto", "scripted", "oracle")
+    who = "who plays (auto: scripted when installed)"
 
     core = scenarios.add_parser("core", help="in-process engine: trajectories/s and CPU per trajectory by phase")
     _common(core)
@@ -238,7 +239,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     core.add_argument("--loops", type=_words, help="event loops to compare (default uvloop,asyncio)")
     core.add_argument("--cpu", type=int, help="the CPU to pin to (default 0)")
     core.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-    core.add_argument("--players", **players)  # type: ignore[arg-type]
+    core.add_argument("--players", choices=choices, help=who)
 
     http = scenarios.add_parser("http", help="LLM path at zero latency: clients, episodes over HTTP, fault drill")
     _common(http)
@@ -252,7 +253,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     http.add_argument("--tasks", type=int, help="tasks sampled and cycled (default 200)")
     http.add_argument("--faults", action="store_true", help="also run the fault drill (5%% 5xx, 1%% malformed)")
     http.add_argument("--fault-episodes", type=int, help="episodes in the fault drill (default 500)")
-    http.add_argument("--players", **players)  # type: ignore[arg-type]
+    http.add_argument("--players", choices=choices, help=who)
 
     latency = scenarios.add_parser("latency", help="thousands of episodes against simulated GPU latency")
     _common(latency)

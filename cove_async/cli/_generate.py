@@ -15,6 +15,7 @@ import anyio
 import msgspec
 import structlog
 
+from cove_async._runtime import tune_gc
 from cove_async.cli._common import UsageError, write_table
 from cove_async.domains import DOMAIN_NAMES, get_domain
 from cove_async.engine import Caps
@@ -179,6 +180,7 @@ async def _generate_main(config: GenerateConfig, progress: bool) -> GenerateSumm
 def _cmd_generate(args: argparse.Namespace) -> int:
     config = _generate_config(args)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    tune_gc()
     summary = anyio.run(
         partial(_generate_main, config, progress), backend="asyncio", backend_options={"use_uvloop": args.uvloop}
     )

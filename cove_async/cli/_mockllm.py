@@ -13,6 +13,7 @@ import anyio
 import msgspec
 import structlog
 
+from cove_async._runtime import tune_gc
 from cove_async.cli._common import UsageError
 from cove_async.domains import DOMAIN_NAMES
 from cove_async.errors import ConfigError, CoveError
@@ -120,6 +121,7 @@ def _cmd_mock_llm(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a Struct's own range checks
         raise ConfigError(str(exc)) from None
     try:
+        tune_gc()
         anyio.run(partial(_serve, settings), backend="asyncio", backend_options={"use_uvloop": args.uvloop})
     except ExceptionGroup as group:
         # A server that cannot start (the port is taken) fails inside the task group; report the

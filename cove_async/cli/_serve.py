@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from cove_async._runtime import tune_gc
 from cove_async.daemon import DaemonConfig, serve_daemon
 from cove_async.errors import ConfigError
 
@@ -60,6 +61,7 @@ async def _main(config: DaemonConfig) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> None:
     config = _config(args)
+    tune_gc()
     anyio.run(partial(_main, config), backend="asyncio", backend_options={"use_uvloop": args.uvloop})
 
 

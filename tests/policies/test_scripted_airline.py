@@ -18,8 +18,9 @@ from cove_async.chat import Message, TerminationReason, Trajectory
 from cove_async.domains import get_domain
 from cove_async.engine import Caps, EpisodeContext, EpisodeResult, Policy, Turn, run_episode
 from cove_async.policies.scripted import Fault, ScriptedAgent, ScriptedUser
-from cove_async.policies.scripted._airline_agent import AirlineAgent, Dice
+from cove_async.policies.scripted._airline_agent import AirlineAgent
 from cove_async.policies.scripted._airline_user import AirlineUser
+from cove_async.policies.scripted._dice import Dice
 from cove_async.sandbox import Snapshot
 from cove_async.tasks import Intent, Task
 from cove_async.tasks.airline import AirlineKnobs, sample_airline_task

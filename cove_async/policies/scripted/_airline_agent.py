@@ -21,7 +21,6 @@ Boston to Miami on May 20", "my Visa card ending in 1234", "the flight from ATL 
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,73 +30,17 @@ import msgspec
 
 from cove_async.chat import FunctionCall, Message, ToolCall
 from cove_async.policies.scripted._core import AgentReply, Fault
+from cove_async.policies.scripted._dice import Dice
 from cove_async.verify import ASSENT
 
 if TYPE_CHECKING:
-    from _typeshed import SupportsLenAndGetItem
+    pass
 
-__all__ = ("AirlineAgent", "Dice")
+__all__ = ("AirlineAgent",)
 
 # --- randomness ---------------------------------------------------------------------------------
 
 _T = TypeVar("_T")
-_MASK = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-
-
-class Dice(random.Random):
-    """A ``random.Random`` seeded from (seed, conversation length) by SplitMix64.
-
-    Seeding the standard Mersenne Twister costs about 4 us, more than a scripted turn is allowed;
-    this generator starts in well under a microsecond and draws through the usual
-    ``random.Random`` methods (``choice``, ``random``, ``randrange``, ...).
-
-    Args:
-        seed: the player's seed.
-        length: how many messages the conversation has when the player decides; the same
-            (seed, length) always gives the same draws.
-    """
-
-    def __init__(self, seed: int, length: int) -> None:
-        # random.Random.__init__ would only call seed() and clear the gauss cache.
-        self._state = (seed * _GOLDEN + length * 0xBF58476D1CE4E5B9 + 1) & _MASK
-        self.gauss_next = None
-
-    def seed(self, a: Any = None, version: int = 2) -> None:
-        """Ignored: the state comes from the constructor (``random.Random.__init__`` calls this)."""
-
-    def getstate(self) -> tuple[Any, ...]:
-        """The generator's state."""
-        return (self._state,)
-
-    def setstate(self, state: tuple[Any, ...]) -> None:
-        """Restore a state from :meth:`getstate`."""
-        self._state = int(state[0])
-
-    def _next(self) -> int:
-        self._state = z = (self._state + _GOLDEN) & _MASK
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
-
-    def getrandbits(self, k: int) -> int:
-        """``k`` random bits."""
-        if k <= 64:
-            return self._next() >> (64 - k)
-        out, bits = 0, 0
-        while bits < k:
-            out, bits = (out << 64) | self._next(), bits + 64
-        return out >> (bits - k)
-
-    def random(self) -> float:
-        """A float in [0, 1)."""
-        return (self._next() >> 11) * (1.0 / 9007199254740992.0)
-
-    def choice(self, seq: SupportsLenAndGetItem[_T]) -> _T:
-        """One element of a non-empty sequence (a 64-bit draw: the modulo bias is below 2**-58)."""
-        return seq[self._next() % len(seq)]
-
-
 # --- the policy's facts -------------------------------------------------------------------------
 
 _TODAY = "2024-05-15"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cove_async.chat import Message
-from cove_async.policies.scripted._airline_agent import Dice
+from cove_async.policies.scripted._dice import Dice
 from cove_async.tasks import FuzzyRef, Intent, Task
 from cove_async.tasks._airline_fuzzy import date_text
 

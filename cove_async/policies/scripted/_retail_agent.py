@@ -23,7 +23,7 @@ The agent is a fold over the conversation: :meth:`RetailAgent.reply` reads the m
 seen yet, then decides. Its own earlier messages are replayed through the same decision function
 (or taken from the last decision when the message is the one it just made), so a fresh object fed
 a whole conversation ends in the same state, and gives the same reply, as one fed turn by turn.
-Randomness (the phrasing) comes from :class:`RetailDice`, derived from the seed and the length of
+Randomness (the phrasing) comes from :class:`Dice`, derived from the seed and the length of
 the conversation only.
 
 A :class:`~cove_async.policies.scripted.Fault` is injected at the first opportunity where it
@@ -38,7 +38,6 @@ a fact not said yet. The reply that injects it carries it in :attr:`AgentReply.f
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,12 +48,12 @@ import msgspec
 from cove_async.chat import FunctionCall, Message, ToolCall
 from cove_async.domains.retail._records import CreditCard, GiftCard, Order, PaymentMethod, Product, User
 from cove_async.policies.scripted._core import AgentReply, Fault
+from cove_async.policies.scripted._dice import Dice
 from cove_async.verify import ASSENT
 
 __all__ = (
     "CONFIRM_PHRASES",
     "RetailAgent",
-    "RetailDice",
     "address_words",
     "asks_confirmation",
     "asks_identity",
@@ -64,69 +63,6 @@ __all__ = (
 _T = TypeVar("_T")
 
 # --- randomness ---------------------------------------------------------------------------------
-
-_MASK = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-
-
-class RetailDice(random.Random):
-    """A ``random.Random`` seeded from (seed, position in the conversation) by SplitMix64.
-
-    Seeding the standard Mersenne Twister costs about 4 us, more than a whole scripted turn may
-    spend; this one starts in well under a microsecond and serves the usual methods (``choice``,
-    ``random``, ...) through :meth:`getrandbits` and :meth:`random`.
-    """
-
-    def __init__(self, seed: int, position: int) -> None:
-        self._seed = seed
-        self.gauss_next = None
-        self.at(position)
-
-    def at(self, position: int) -> RetailDice:
-        """Restart the draws at ``position`` (a player keeps one generator: making one costs more)."""
-        self._state = (self._seed * _GOLDEN + position * 0xD1B54A32D192ED03 + 0x632BE59BD9B4E019) & _MASK
-        self._pool = 0
-        return self
-
-    def seed(self, a: Any = None, version: int = 2) -> None:
-        """Ignored: the state comes from the constructor."""
-
-    def getstate(self) -> tuple[Any, ...]:
-        """The generator's state."""
-        return (self._state,)
-
-    def setstate(self, state: tuple[Any, ...]) -> None:
-        """Restore a state from :meth:`getstate`."""
-        self._state = int(state[0])
-
-    def _next(self) -> int:
-        self._state = z = (self._state + _GOLDEN) & _MASK
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
-
-    def getrandbits(self, k: int) -> int:
-        """``k`` random bits."""
-        if k <= 64:
-            return self._next() >> (64 - k)
-        out, bits = 0, 0
-        while bits < k:
-            out = (out << 64) | self._next()
-            bits += 64
-        return out >> (bits - k)
-
-    def random(self) -> float:
-        """A float in [0, 1)."""
-        return (self._next() >> 11) * (1.0 / 9007199254740992.0)
-
-    def pick(self, options: Sequence[_T]) -> _T:
-        """One of ``options``: several picks share one 64-bit draw, peeled off digit by digit."""
-        count = len(options)
-        if self._pool < count << 16:
-            self._pool = self._next()
-        self._pool, index = divmod(self._pool, count)
-        return options[index]
-
 
 # --- what the customer says, and what the agent says -------------------------------------------
 
@@ -398,7 +334,7 @@ class RetailAgent:
         self._state = _State()
         self._read = 0
         self._pos = 0
-        self._dice = RetailDice(seed, 0)
+        self._dice = Dice(seed, 0)
         self._drawn = False  # whether the dice were restarted for the current position
         self._last: tuple[int, _Plan] | None = None
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cove_async.chat import Message
+from cove_async.policies.scripted._dice import Dice
 from cove_async.policies.scripted._retail_agent import (
-    RetailDice,
     address_words,
     asks_confirmation,
     asks_identity,
@@ -213,7 +213,7 @@ def _and(parts: Sequence[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _order(ref: FuzzyRef | None, dice: RetailDice) -> str:
+def _order(ref: FuzzyRef | None, dice: Dice) -> str:
     if ref is None:
         return "my order"
     if ref.strategy == "order_id":
@@ -226,7 +226,7 @@ def _line(ref: FuzzyRef) -> str:
     return _item(ref.attributes["name"], ref.attributes["options"])
 
 
-def _variant(ref: FuzzyRef | None, line: FuzzyRef, dice: RetailDice) -> str:
+def _variant(ref: FuzzyRef | None, line: FuzzyRef, dice: Dice) -> str:
     if ref is None:
         return "another version"
     options: dict[str, str] = ref.attributes["options"]
@@ -238,7 +238,7 @@ def _variant(ref: FuzzyRef | None, line: FuzzyRef, dice: RetailDice) -> str:
     return f"{article} {name} ({_options(options)})"
 
 
-def _method(ref: FuzzyRef | None, dice: RetailDice) -> str:
+def _method(ref: FuzzyRef | None, dice: Dice) -> str:
     if ref is None:
         return "my usual payment method"
     attributes = ref.attributes
@@ -269,7 +269,7 @@ def _address(value: FuzzyRef | dict[str, str] | None) -> str:
     return f"the address in {value.attributes['order_city']} that one of my {other}orders was shipped to"
 
 
-def _pairs(want: _Want, verb: str, dice: RetailDice) -> str:
+def _pairs(want: _Want, verb: str, dice: Dice) -> str:
     phrases = [
         f"{_line(line)} {verb} {_variant(variant, line, dice)}"
         for line, variant in zip(want.lines, want.variants, strict=False)
@@ -363,7 +363,7 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
 _SWAP_VERBS = {"exchange_delivered_order_items": "for", "modify_pending_order_items": "to"}
 
 
-def _request(want: _Want, dice: RetailDice) -> str:
+def _request(want: _Want, dice: Dice) -> str:
     """The request in the customer's words (a fresh phrasing each time it is drawn).
 
     A refused request is phrased as the change it attempts; a detail the agent can ask for (the
@@ -393,7 +393,7 @@ def _request(want: _Want, dice: RetailDice) -> str:
     return text
 
 
-def _identity(ref: FuzzyRef, dice: RetailDice) -> str:
+def _identity(ref: FuzzyRef, dice: Dice) -> str:
     attributes = ref.attributes
     if ref.strategy == "email":
         email = attributes["email"]
@@ -470,7 +470,7 @@ class RetailUser:
     def __init__(self, task: Task, *, seed: int) -> None:
         self._identity = next(r for r in task.fuzzy if r.ref.kind == "users")
         self._wants = _wants(task)
-        self._dice = RetailDice(seed, 0)
+        self._dice = Dice(seed, 0)
         self._state = _State()
         self._read = 0
         self._last: tuple[int, _Plan] | None = None
@@ -528,7 +528,7 @@ class RetailUser:
     def _say(self, text: str) -> Message:
         return Message(role="user", content=text)
 
-    def _open(self, dice: RetailDice) -> _Plan:
+    def _open(self, dice: Dice) -> _Plan:
         """The first message: a greeting, sometimes who the customer is, and the first request."""
         volunteer = dice.random() < _VOLUNTEER_RATE
         parts = [dice.pick(_GREETINGS)]
@@ -549,7 +549,7 @@ class RetailUser:
         state.asked_again = False
         state.mismatches = 0
 
-    def _confirm(self, dice: RetailDice, want: _Want, summary: str) -> _Plan:
+    def _confirm(self, dice: Dice, want: _Want, summary: str) -> _Plan:
         state = self._state
         if want.expected is None:
             return _Plan(self._say(dice.pick(_NO_CHANGE)), _nothing)
@@ -563,7 +563,7 @@ class RetailUser:
             return _Plan(self._say(dice.pick(_NO_TWICE)), mismatch)
         return _Plan(self._say(f"{dice.pick(_NO)} {_request(want, dice)}"), mismatch)
 
-    def _answer(self, dice: RetailDice, want: _Want, lowered: str) -> _Plan:
+    def _answer(self, dice: Dice, want: _Want, lowered: str) -> _Plan:
         """A question from the agent: answer it from what the customer knows, or say so."""
         if any(words in lowered for words in _WHAT):
             return _Plan(self._say(_request(want, dice)), _nothing)
@@ -576,7 +576,7 @@ class RetailUser:
             return _Plan(self._say(f"Please use {_address(want.address)}."), _nothing)
         return _Plan(self._say(dice.pick(_DONT_KNOW)), _nothing)
 
-    def _next(self, dice: RetailDice, want: _Want, lowered: str) -> _Plan:
+    def _next(self, dice: Dice, want: _Want, lowered: str) -> _Plan:
         """The agent finished or declined the current request: check it, then move on."""
         state = self._state
         missing = []

@@ -42,10 +42,11 @@ from cove_async.daemon._metrics import DaemonMetrics, DaemonReading
 from cove_async.daemon._pause import PauseBoard, server_key
 from cove_async.daemon._scrape import BackendScraper
 from cove_async.domains import Domain, get_domain
-from cove_async.errors import ConfigError
+from cove_async.errors import ConfigError, CoveError
 from cove_async.metrics import EngineMetrics, watch_loop_lag
 from cove_async.sandbox import Snapshot
 from cove_async.tasks import Task
+from cove_async.tau2 import as_cove_task, load_tau2_tasks
 
 __all__ = ("Daemon", "DaemonConfig", "is_loopback", "serve_daemon")
 
@@ -296,7 +297,15 @@ class Daemon:
                 return snapshot, list(tasks)
 
             return await anyio.to_thread.run_sync(sample)
-        assert isinstance(source, InlineTasks)
+        if isinstance(source, Tau2Tasks):
+            assert tau2_dir is not None  # checked at submission
+
+            def convert() -> tuple[Snapshot, list[Task]]:
+                snapshot = domain.load_tau2(tau2_dir)
+                by_id = {t.id: t for t in load_tau2_tasks(tau2_dir, domain.name)}
+                return snapshot, [as_cove_task(by_id[i], domain.name, domain.toolset, snapshot) for i in source.ids]
+
+            return await anyio.to_thread.run_sync(convert)
         snapshot = await anyio.to_thread.run_sync(snapshot_for, domain, source.tasks[0].world, tau2_dir)
         return snapshot, list(source.tasks)
 
@@ -345,13 +354,6 @@ class Daemon:
     def _check(self, request: JobRequest) -> None:
         config = self.config
         source = request.tasks
-        if isinstance(source, Tau2Tasks):
-            raise ApiError(
-                422,
-                "tasks.kind 'tau2' (tau2-bench benchmark tasks by id) is not supported yet: the engine grades "
-                "CoVe tasks only; sample tasks ('kind': 'sample') or send CoVe tasks inline ('kind': 'inline', "
-                "world 'tau2' with a daemon started with --tau2-dir)",
-            )
         try:
             domain = get_domain(domain_of(request))
             if isinstance(source, SampleTasks):
@@ -362,6 +364,8 @@ class Daemon:
             raise ApiError(422, f"tasks: {exc}") from None
         if isinstance(source, InlineTasks):
             self._check_inline(source)
+        if isinstance(source, Tau2Tasks):
+            self._check_tau2(source, request)
         if request.samples_per_task > config.max_samples_per_task:
             raise ApiError(
                 422,
@@ -387,6 +391,27 @@ class Daemon:
                         server_key(url)
                     except ValueError as exc:
                         raise ApiError(422, f"{side}.urls: {exc}") from None
+
+    def _check_tau2(self, source: Tau2Tasks, request: JobRequest) -> None:
+        if self.config.tau2_dir is None:
+            raise ApiError(422, "tasks.kind 'tau2' needs tau2's data: start the daemon with --tau2-dir")
+        if request.user == "scripted":
+            raise ApiError(
+                422,
+                "user: the scripted user plays sampled CoVe tasks only (it needs their fuzzy descriptions); "
+                "for tau2 tasks use an LLM user simulator or 'oracle'",
+            )
+        if not source.ids:
+            raise ApiError(422, "tasks.ids: give at least one tau2 task id")
+        try:
+            known = {t.id for t in load_tau2_tasks(self.config.tau2_dir, source.domain)}
+        except CoveError as exc:
+            raise ApiError(422, f"tasks: {exc}") from None
+        unknown = [i for i in source.ids if i not in known]
+        if unknown:
+            raise ApiError(422, f"tasks.ids: no tau2 {source.domain} task {', '.join(map(repr, unknown[:5]))}")
+        if len(set(source.ids)) != len(source.ids):
+            raise ApiError(422, "tasks.ids: a task id is repeated; ids must be unique within a job")
 
     def _check_inline(self, source: InlineTasks) -> None:
         first = source.tasks[0]

@@ -8,6 +8,7 @@ pass^k. Layering: ``_types`` and ``_tasks`` (data) → ``_hash`` and ``_metrics`
 """
 
 from cove_async.chat import FunctionCall, Message, TerminationReason, ToolCall, Trajectory
+from cove_async.tau2._convert import as_cove_task
 from cove_async.tau2._evaluate import (
     ActionCheck,
     ActionResult,
@@ -62,6 +63,7 @@ __all__ = (
     "CommunicateResult",
     "DbResult",
     "Judge",
+    "as_cove_task",
     "JUDGE_SYSTEM_PROMPT",
     "JudgeError",
     "JudgeVerdict",

@@ -51,7 +51,12 @@ SUBMIT_CASES: list[tuple[str, Any, int, tuple[str, ...]]] = [
         422,
         ("fuzzyness",),
     ),
-    ("tau2 ids", _job(tasks={"kind": "tau2", "domain": "retail", "ids": ["0"]}), 422, ("tau2", "not supported")),
+    (
+        "tau2 ids without tau2 data",
+        _job(tasks={"kind": "tau2", "domain": "retail", "ids": ["0"]}),
+        422,
+        ("--tau2-dir",),
+    ),
     ("oracle on one side", _job(agent="oracle", user="scripted"), 422, ("oracle", "both")),
     ("fault rate without scripted agent", _job(fault_rate=0.5), 422, ("fault_rate", "scripted")),
     ("fault rate above 1", _job(agent="scripted", user="scripted", fault_rate=1.5), 422, ("fault_rate", "1.5")),

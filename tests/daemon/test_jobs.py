@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cove_async.client import AsyncDaemonClient, JobRequest, LLMBackend, SampleTasks
+from cove_async.client import AsyncDaemonClient, JobRequest, LLMBackend, SampleTasks, Tau2Tasks
 from tests.daemon._support import running_daemon, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -48,3 +48,33 @@ async def test_a_cancelled_job_ends_its_stream_and_stays_cancelled_after_a_resta
         assert daemon.board.paused_all and (await client.resume()).all is False
     async with running_daemon(tmp_path) as daemon:
         assert not daemon.board.paused_all
+
+
+async def test_tau2_tasks_by_id_run_in_tau2s_world_and_bad_ids_are_refused(tmp_path: Path, tau2_dir: Path) -> None:
+    """A job of tau2 benchmark tasks: converted to CoVe tasks, played in tau2's world, graded."""
+    ids = ("0", "1", "5", "22")  # retail 22's golden path rewrites an address: imperfect under CoVe
+    job = JobRequest(tasks=Tau2Tasks(domain="retail", ids=ids), samples_per_task=2, agent="oracle", user="oracle")
+    async with running_daemon(tmp_path, tau2_dir=tau2_dir) as daemon, AsyncDaemonClient(daemon.url) as client:
+        status = await client.submit(job)
+        assert status.requested == 8
+        results = [t async for t in client.stream(status.id)]
+        assert sorted((t.task_id, t.sample_index) for t in results) == sorted(
+            (f"tau2-retail-{i}", s) for i in ids for s in range(2)
+        )
+        perfect = {t.task_id for t in results if t.perfect}
+        assert perfect == {"tau2-retail-0", "tau2-retail-1", "tau2-retail-5"}
+        async with httpx.AsyncClient(base_url=daemon.url) as http:
+            body = {
+                "tasks": {"kind": "tau2", "domain": "retail", "ids": ["0", "nope"]},
+                "agent": "oracle",
+                "user": "oracle",
+            }
+            reply = await http.post("/v1/jobs", json=body)
+            assert reply.status_code == 422 and "'nope'" in reply.json()["error"]["message"]
+            body = {
+                "tasks": {"kind": "tau2", "domain": "retail", "ids": ["0"]},
+                "agent": "scripted",
+                "user": "scripted",
+            }
+            reply = await http.post("/v1/jobs", json=body)
+            assert reply.status_code == 422 and "LLM user simulator" in reply.json()["error"]["message"]

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from cove_async._runtime import tune_gc
 from cove_async.bench import (
     MATPLOTLIB_MISSING,
     QUICK,
@@ -205,6 +206,7 @@ def _emit(reports: list[ScenarioReport], args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    tune_gc()  # measure the engine as the long-running commands run it
     names = ALL if args.command_name == "all" else (args.command_name,)
     reports = []
     for name in names:

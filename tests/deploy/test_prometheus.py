@@ -84,6 +84,16 @@ def job_request(llm_url: str, seed: int) -> dict[str, Any]:
     }
 
 
+async def trickle(base_url: str) -> None:
+    """One small chat request to the simulated server every 0.2 s, until cancelled."""
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        while True:
+            reply = await client.post("/v1/chat/completions", json=body)
+            assert reply.status_code == 200, reply.text
+            await anyio.sleep(0.2)
+
+
 async def poll(api: httpx.AsyncClient, path: str, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """GET ``path`` until ``predicate`` holds on its JSON (the daemon's own view; bounded)."""
     with anyio.fail_after(30):
@@ -194,7 +204,11 @@ async def test_prometheus_scrapes_the_daemon_while_a_job_runs_on_the_simulated_s
             )
             assert len(backend) > 1
 
-            # The deploy recording rules evaluate to real numbers on this data.
+            # The deploy recording rules evaluate to real numbers on this data. A rate over the
+            # server's histograms needs observations between two scrapes; if both jobs fell
+            # between the same two, the server's rates are zero (and its quantiles NaN), so keep
+            # a trickle of requests going while the rules are read.
+            tg.start_soon(trickle, llm.url)
             rate = await prom.wait_for('job:cove_trajectories:rate1m{job="cove-async"}', finite)
             assert rate[0][1] > 0
             passing = await prom.wait_for("job:cove_trajectories_perfect:ratio5m", finite)

@@ -1475,34 +1475,38 @@ class AirlineAgent:
             facts=((str(cheapest.prices["economy"]),),),
         )
 
-    def _h_remove_bags(self, req: _Req) -> _Act:
+    def _refuse_on(self, req: _Req, reason: Callable[[str], str]) -> _Act:
+        """Find the reservation the request is about, then decline with ``reason(reservation id)``."""
         rid = self._locate(req)
         if not isinstance(rid, str):
             return rid
-        return _Final(
-            f"I'm sorry, but checked bags can be added to a reservation, never removed, so I can't reduce the bags "
-            f"on reservation {rid} or refund their fees.",
-            refusal=True,
+        return _Final(reason(rid), refusal=True)
+
+    def _h_remove_bags(self, req: _Req) -> _Act:
+        return self._refuse_on(
+            req,
+            lambda rid: (
+                f"I'm sorry, but checked bags can be added to a reservation, never removed, so I can't reduce the bags "
+                f"on reservation {rid} or refund their fees."
+            ),
         )
 
     def _h_insurance(self, req: _Req) -> _Act:
-        rid = self._locate(req)
-        if not isinstance(rid, str):
-            return rid
-        return _Final(
-            f"I'm sorry, but travel insurance can only be bought when booking; it can't be added to reservation "
-            f"{rid} now.",
-            refusal=True,
+        return self._refuse_on(
+            req,
+            lambda rid: (
+                f"I'm sorry, but travel insurance can only be bought when booking; it can't be added to reservation "
+                f"{rid} now."
+            ),
         )
 
     def _h_passenger_count(self, req: _Req) -> _Act:
-        rid = self._locate(req)
-        if not isinstance(rid, str):
-            return rid
-        return _Final(
-            f"I'm sorry, but the number of passengers on a reservation can't change, so I can't add or remove a "
-            f"traveller on reservation {rid}. I can only change who the existing passengers are.",
-            refusal=True,
+        return self._refuse_on(
+            req,
+            lambda rid: (
+                f"I'm sorry, but the number of passengers on a reservation can't change, so I can't add or remove a "
+                f"traveller on reservation {rid}. I can only change who the existing passengers are."
+            ),
         )
 
     def _h_book(self, req: _Req) -> _Act:

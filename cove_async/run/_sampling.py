@@ -60,13 +60,17 @@ def sample_tasks(
     Raises:
         ConfigError: ``n`` < 0 or bad knobs.
     """
+    # Checked here, not on first iteration, so a bad request fails before any file is opened.
     if n < 0:
         raise ConfigError(f"the number of tasks must be >= 0, got {n}")
     sample, _ = _sampler(domain)
-    knobs = knobs if knobs is not None else knobs_for(domain)
-    for i in range(n):
-        rng = random.Random(f"{domain}:{seed}:{i}")
-        yield sample(snapshot, rng, task_id=task_id(domain, seed, i), world=world, knobs=knobs)
+    chosen = knobs if knobs is not None else knobs_for(domain)
+    return (
+        sample(
+            snapshot, random.Random(f"{domain}:{seed}:{i}"), task_id=task_id(domain, seed, i), world=world, knobs=chosen
+        )
+        for i in range(n)
+    )
 
 
 _ENCODER = msgspec.json.Encoder()

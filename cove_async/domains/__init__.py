@@ -6,8 +6,9 @@ tools, tau2-exact) and ``_world`` (the seeded generator).
 """
 
 from cove_async.domains._domain import DOMAIN_NAMES, Domain, get_domain
+from cove_async.domains._render import render
 from cove_async.domains._tau2 import export_tau2, load_tau2_db, tau2_hash
-from cove_async.domains._tools import Tool, ToolKind, ToolResult, Toolset, render
+from cove_async.domains._tools import Tool, ToolKind, ToolResult, Toolset
 
 __all__ = (
     "DOMAIN_NAMES",

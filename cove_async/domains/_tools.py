@@ -21,10 +21,11 @@ from typing import Any
 
 import msgspec
 
+from cove_async.domains._render import render
 from cove_async.errors import ConfigError, ToolCallError
 from cove_async.sandbox import Sandbox
 
-__all__ = ("Tool", "ToolKind", "ToolResult", "Toolset", "render")
+__all__ = ("Tool", "ToolKind", "ToolResult", "Toolset")
 
 
 class ToolKind(enum.Enum):
@@ -33,6 +34,10 @@ class ToolKind(enum.Enum):
     READ = "read"
     WRITE = "write"
     GENERIC = "generic"
+
+
+class _Failed(Exception):
+    """A tool call that failed, carrying the message the agent is shown."""
 
 
 class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,17 +73,6 @@ class Tool:
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": dict(self.parameters)},
         }
-
-
-def render(result: object) -> str:
-    """The tool message text for ``result``, as tau2 renders it."""
-    if isinstance(result, str):
-        return result
-    if isinstance(result, bool | int | float):
-        return str(result)
-    if isinstance(result, list):
-        return json.dumps([msgspec.to_builtins(item) for item in result], default=str)
-    return json.dumps(msgspec.to_builtins(result), default=str)
 
 
 _JSON_TYPES: dict[str, str] = {
@@ -211,16 +205,32 @@ class Toolset:
             name: the tool name the agent asked for.
             arguments: the arguments, as the JSON text a model emits or already decoded.
         """
+        try:
+            return ToolResult(content=render(self._run(sandbox, name, arguments)))
+        except _Failed as failed:
+            return ToolResult(content=str(failed), error=True)
+        except Exception as exc:  # a result that cannot be rendered is a bug in its tool, reported alike
+            return ToolResult(content=f"Error: {exc}", error=True)
+
+    def replay(self, sandbox: Sandbox, name: str, arguments: str | Mapping[str, Any]) -> str | None:
+        """Run one tool call for its effect on ``sandbox`` alone: the error text, or None.
+
+        Verifiers replay writes whose output nobody reads; rendering it took a fifth of their time.
+        """
+        try:
+            self._run(sandbox, name, arguments)
+        except _Failed as failed:
+            return str(failed)
+        return None
+
+    def _run(self, sandbox: Sandbox, name: str, arguments: str | Mapping[str, Any]) -> object:
         tool = self.tools.get(name)
         if tool is None:
-            return ToolResult(content=f"Error: Tool '{name}' not found.", error=True)
+            raise _Failed(f"Error: Tool '{name}' not found.")
         try:
-            kwargs = self._arguments(tool, arguments)
-            return ToolResult(content=render(tool.run(sandbox, **kwargs)))
-        except ToolCallError as exc:
-            return ToolResult(content=f"Error: {exc}", error=True)
-        except Exception as exc:  # a bug in a tool must not end the episode: tau2 reports it the same way
-            return ToolResult(content=f"Error: {exc}", error=True)
+            return tool.run(sandbox, **self._arguments(tool, arguments))
+        except Exception as exc:  # argument errors and bugs in a tool alike: tau2 reports both this way
+            raise _Failed(f"Error: {exc}") from None
         finally:
             sandbox.flush()
 

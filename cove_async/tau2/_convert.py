@@ -41,7 +41,7 @@ def as_cove_task(task: Tau2Task, domain: str, toolset: Toolset, snapshot: Snapsh
     plan = tuple(
         Call(name=a.name, arguments=a.arguments)
         for a in actions
-        if not toolset.execute(fork, a.name, a.arguments).error or not toolset.is_write(a.name)
+        if toolset.replay(fork, a.name, a.arguments) is None or not toolset.is_write(a.name)
     )
     writes = tuple(call for call in plan if toolset.is_write(call.name))
     constraints: list[Constraint] = []

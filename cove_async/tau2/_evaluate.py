@@ -227,8 +227,8 @@ def _gold_fork(actions: Sequence[Tau2Action], snapshot: Snapshot, toolset: Tools
         # The domains have no user-side tools: tau2 fails such an action, which changes nothing.
         if action.requestor != "assistant":
             continue
-        result = toolset.execute(gold, action.name, action.arguments)
-        if result.error and toolset.is_write(action.name):
+        error = toolset.replay(gold, action.name, action.arguments)
+        if error is not None and toolset.is_write(action.name):
             failed.append(action.action_id)
     return gold, failed
 

@@ -105,9 +105,9 @@ class Expectation:
 
 def _run_writes(fork: Fork, toolset: Toolset, constraint: Constraint) -> None:
     for call in constraint.writes:
-        result = toolset.execute(fork, call.name, call.arguments)
-        if result.error:
-            raise TaskError(f"constraint {constraint.id}: canonical call {call.name} failed: {result.content}")
+        error = toolset.replay(fork, call.name, call.arguments)
+        if error is not None:
+            raise TaskError(f"constraint {constraint.id}: canonical call {call.name} failed: {error}")
 
 
 def compile_task(task: Task, snapshot: Snapshot, toolset: Toolset) -> Expectation:
@@ -133,11 +133,12 @@ def compile_task(task: Task, snapshot: Snapshot, toolset: Toolset) -> Expectatio
                 raise TaskError(f"constraints {owner[slot]} and {constraint.id} both change {'/'.join(slot)}")
             owner[slot] = constraint.id
         owned[constraint.id] = slots
-    together = snapshot.fork()
-    for constraint in changes:
-        _run_writes(together, toolset, constraint)
-    watch = _Watch(snapshot, cache)
-    watch.step(together)
+    if len(changes) != 1:  # a lone constraint's own run is already the whole plan
+        together = snapshot.fork()
+        for constraint in changes:
+            _run_writes(together, toolset, constraint)
+        watch = _Watch(snapshot, cache)
+        watch.step(together)
     expected = {slot: watch.value(slot) for slot in owner}
     return Expectation(task, snapshot, toolset, expected, owner, owned, cache)
 
@@ -211,8 +212,8 @@ def verify(expectation: Expectation, trajectory: Trajectory, shaping: RewardShap
             name = call.function.name
             if not toolset.is_write(name):
                 continue  # reads, generic tools and unknown names change nothing (tau2 skips them too)
-            result = toolset.execute(fork, name, call.function.arguments)
-            replayed.append((index, name, call.function.arguments, result.error, watch.step(fork), assented))
+            error = toolset.replay(fork, name, call.function.arguments)
+            replayed.append((index, name, call.function.arguments, error is not None, watch.step(fork), assented))
     final = watch.final_changes()
 
     # Refusals: no forbidden call on a protected record, and the record unchanged.

@@ -23,7 +23,7 @@ returns.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Literal, Protocol, TypeVar
 
@@ -169,10 +169,13 @@ _FAILED_TERMINATIONS = frozenset(
 def record_outcomes(metrics: EngineMetrics, outcomes: Sequence[Outcome]) -> None:
     """Count finished episodes: outcome, duration, turns, LLM requests and tool calls.
 
-    Counting from the finished episode, once per batch, keeps the metrics off the turn loop.
+    Counting from the finished episodes, once per batch, keeps the metrics off the turn loop;
+    turns and tool calls are summed over the batch first, so each counter is touched once.
     An episode that ended in an error (a backend that failed after its retries, an ungradable
     task) counts as ``failed`` whatever its verdict.
     """
+    turns: Counter[Literal["user", "agent"]] = Counter()
+    tool_calls: Counter[tuple[str, bool]] = Counter()
     for outcome in outcomes:
         result = outcome.result
         verdict = outcome.verdict
@@ -185,7 +188,7 @@ def record_outcomes(metrics: EngineMetrics, outcomes: Sequence[Outcome]) -> None
             metrics.timeout("episode")
         for turn in result.turns:
             role: Literal["user", "agent"] = "user" if turn.role == "user" else "agent"
-            metrics.turn(role)
+            turns[role] += 1
             if turn.latency_s > 0:
                 metrics.llm_request(
                     backend=turn.model,
@@ -202,7 +205,11 @@ def record_outcomes(metrics: EngineMetrics, outcomes: Sequence[Outcome]) -> None
                     names[call.id] = call.function.name
             elif message.role == "tool":
                 name = names.get(message.tool_call_id or "", "unknown")
-                metrics.tool_call(name, error=(message.content or "").startswith("Error"))
+                tool_calls[name, (message.content or "").startswith("Error")] += 1
+    for role, count in turns.items():
+        metrics.turn(role, count)
+    for (name, error), count in tool_calls.items():
+        metrics.tool_call(name, error=error, count=count)
 
 
 class Engine:
@@ -292,7 +299,7 @@ class Engine:
                 if metrics is not None:
                     metrics.admission_wait.observe(time.perf_counter() - waited_from)
                 self._counters.started += 1
-                episodes.start_soon(self._episode, job, admission, done.clone())
+                episodes.start_soon(self._episode, job, admission, done)
 
     async def _episode(
         self,
@@ -315,25 +322,27 @@ class Engine:
         if metrics is not None:
             metrics.episodes_in_flight.inc()
             metrics.sandboxes_live.inc()
+        # The episode's task has a context of its own, so the binding needs no undoing.
+        structlog.contextvars.bind_contextvars(episode_id=context.episode_id)
         # The admission slot is held until the result is handed over: a full channel slows intake.
-        async with done:
+        try:
             try:
-                with structlog.contextvars.bound_contextvars(episode_id=context.episode_id):
-                    result = await run_episode(
-                        context,
-                        user=self.user,
-                        agent=self.agent,
-                        sandbox=self.snapshot.fork(),
-                        toolset=self.toolset,
-                        caps=self.config.caps,
-                    )
+                result = await run_episode(
+                    context,
+                    user=self.user,
+                    agent=self.agent,
+                    sandbox=self.snapshot.fork(),
+                    toolset=self.toolset,
+                    caps=self.config.caps,
+                )
+            finally:  # a cancelled episode's sandbox is gone too
                 if metrics is not None:
                     metrics.sandboxes_live.dec()
-                await done.send((task, result))
-            finally:
-                admission.release()
-                if metrics is not None:
-                    metrics.episodes_in_flight.dec()
+            await done.send((task, result))
+        finally:
+            admission.release()
+            if metrics is not None:
+                metrics.episodes_in_flight.dec()
 
     def _expectation(self, task: Task) -> Expectation:
         cache = self._expectations

@@ -220,7 +220,8 @@ async def run_episode(
     with anyio.move_on_after(caps.timeout_s) as scope:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_user_actor, state, context, user, caps, to_user_receive, to_agent_send)
-            tg.start_soon(_agent_actor, state, context, agent, caps, sandbox, toolset, to_agent_receive, to_user_send)
+            # The agent acts in the episode's own task: one task fewer to spawn per episode.
+            await _agent_actor(state, context, agent, caps, sandbox, toolset, to_agent_receive, to_user_send)
     if scope.cancelled_caught:
         state.end(TerminationReason.TIMEOUT, f"episode exceeded {caps.timeout_s} s")
     if state.termination is None:  # both channels closed without a reason: a bug, but never a crash

@@ -172,18 +172,18 @@ class EngineMetrics:
         if duration_s is not None:
             self.episode_duration.observe(duration_s)
 
-    def turn(self, role: Role) -> None:
-        """Count one policy turn of ``role``."""
+    def turn(self, role: Role, count: int = 1) -> None:
+        """Count ``count`` policy turns of ``role``."""
         if role not in _ROLES:
             raise ValueError(f"role must be 'user' or 'agent', got {role!r}")
-        self._child(self._turns, role).inc()
+        self._child(self._turns, role).inc(count)
 
-    def tool_call(self, tool: str, *, error: bool) -> None:
-        """Count a tool call, and its error if the tool answered with one."""
+    def tool_call(self, tool: str, *, error: bool, count: int = 1) -> None:
+        """Count ``count`` calls of ``tool`` that all ended with an error, or all without."""
         label = self._tool_label(tool)
-        self._child(self._tool_calls, label).inc()
+        self._child(self._tool_calls, label).inc(count)
         if error:
-            self._child(self._tool_errors, label).inc()
+            self._child(self._tool_errors, label).inc(count)
 
     def llm_request(
         self,

@@ -54,7 +54,7 @@ class _Watch:
         slot = (kind, key)
         values = self.base_cache.get(slot)
         if values is None:
-            values = self.base_cache[slot] = field_values(self.snapshot.load(self.snapshot.schema.kind(kind), key))
+            values = self.base_cache[slot] = field_values(self.snapshot.peek(self.snapshot.schema.kind(kind), key))
         return values
 
     def step(self, fork: Fork) -> dict[Slot, tuple[bytes | None, bytes | None]]:

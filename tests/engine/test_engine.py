@@ -10,7 +10,8 @@ import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
-from cove_async.engine import Engine, EngineConfig, EpisodeJob, Outcome
+from cove_async.chat import Message
+from cove_async.engine import Engine, EngineConfig, EpisodeContext, EpisodeJob, Outcome, Turn
 from cove_async.metrics import EngineMetrics
 from cove_async.policies import BriefUser, OracleAgent
 from cove_async.sandbox import Snapshot
@@ -155,6 +156,44 @@ async def test_metrics_count_what_the_run_did(world: Snapshot, task: Task) -> No
         assert value("cove_tool_calls_total", {"tool": name}) == 40 * n
     assert value("cove_verifier_duration_seconds_count") == 40
     assert value("cove_admission_wait_seconds_count") == 40
+
+
+class _StalledUser(BriefUser):
+    """Never answers: episodes stay in flight until they are cancelled."""
+
+    def __init__(self, stalled: int) -> None:
+        self.waiting = 0
+        self.all_stalled = anyio.Event()
+        self._stalled = stalled
+
+    async def next_turn(self, context: EpisodeContext, messages: Sequence[Message]) -> Turn:
+        self.waiting += 1
+        if self.waiting == self._stalled:
+            self.all_stalled.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_cancelled_episodes_leave_no_live_sandbox_or_episode_behind(world: Snapshot, task: Task) -> None:
+    registry = CollectorRegistry()
+    user = _StalledUser(16)
+    engine = Engine(
+        snapshot=world,
+        toolset=RETAIL.toolset,
+        user=user,
+        agent=OracleAgent(),
+        prompts=lambda task: ("agent policy", "user guidelines"),
+        config=EngineConfig(concurrency=16),
+        metrics=EngineMetrics(registry),
+    )
+    value = registry.get_sample_value
+    with anyio.move_on_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(engine.run, _jobs(task, 40), ListSink())
+            await user.all_stalled.wait()
+            assert (value("cove_sandboxes_live"), value("cove_episodes_in_flight")) == (16, 16)
+            tg.cancel_scope.cancel()
+    assert (value("cove_sandboxes_live"), value("cove_episodes_in_flight")) == (0, 0)
 
 
 async def test_engines_sharing_a_limiter_never_exceed_it_and_take_turns(world: Snapshot, task: Task) -> None:

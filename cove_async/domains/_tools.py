@@ -150,6 +150,19 @@ def _check_object(value: Mapping[str, Any], schema: Mapping[str, Any], prefix: s
     return {k: _check(v, properties[k], prefix + k) for k, v in value.items()}
 
 
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, as tau2 parses arguments, through msgspec where the two agree.
+
+    msgspec is several times faster; where it refuses what the stdlib takes (NaN, numbers out
+    of float range, lone surrogates) or the text is not JSON at all, the stdlib decides, and
+    its error message is the one the agent sees.
+    """
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
 class Toolset:
     """A domain's tools, and the executor that runs an agent's calls against a sandbox.
 
@@ -237,7 +250,7 @@ class Toolset:
     def _arguments(self, tool: Tool, arguments: str | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
+                arguments = _loads(arguments) if arguments.strip() else {}
             except ValueError as exc:
                 raise ToolCallError(f"arguments are not valid JSON: {exc}") from None
         if not isinstance(arguments, Mapping):

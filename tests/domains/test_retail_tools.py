@@ -287,6 +287,26 @@ def test_a_wrongly_typed_argument_is_refused_and_changes_nothing(world: Snapshot
         assert len(fork.changes()) == 0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"user_id": NaN}',  # msgspec refuses these four, json.loads takes them: tau2 does too
+        '{"user_id": 1e400}',
+        '{"user_id": Infinity}',
+        '{"user_id": "\\ud800"}',
+        '{"user_id": "a", "user_id": 7}',  # the last duplicate wins in both
+        '{"user_id": "ann_lee_1", ',
+        "{'user_id': 'ann_lee_1'}",
+    ],
+)
+def test_argument_text_is_read_as_json_loads_reads_it(world: Snapshot, text: str) -> None:
+    try:
+        expected = call(world.fork(), "get_user_details", json.loads(text)).content
+    except ValueError as exc:
+        expected = f"Error: arguments are not valid JSON: {exc}"
+    assert call(world.fork(), "get_user_details", text).content == expected
+
+
 def test_arguments_as_json_text_and_bad_json(world: Snapshot) -> None:
     fork = world.fork()
     assert call(fork, "get_user_details", json.dumps(VALID["get_user_details"])).content.startswith(

@@ -18,6 +18,8 @@ __all__ = ("Snapshot",)
 
 R = TypeVar("R", bound=msgspec.Struct)
 
+_MAX_SELECTIONS = 100_000
+
 
 def _connect() -> sqlite3.Connection:
     # check_same_thread=False: a snapshot is built in one thread (a CLI worker, a test fixture)
@@ -42,6 +44,7 @@ class Snapshot:
         self._bytes: bytes | None = None
         self._rows: dict[tuple[str, str], RecordRows | None] = {}
         self._shared: dict[tuple[str, str], Any] = {}
+        self._selections: dict[tuple[str, str, tuple[Any, ...]], list[str]] = {}
 
     @classmethod
     def from_records(cls, schema: Schema, records: Mapping[str, Iterable[Any]]) -> Snapshot:
@@ -144,9 +147,20 @@ class Snapshot:
         return positions.get(key, len(positions))
 
     def select_keys(self, kind: RecordKind[Any], where: str, params: Sequence[Any] = ()) -> list[str]:
-        """Keys of the base records of ``kind`` matching the SQL condition ``where``, in order."""
-        sql = f'SELECT "{kind.key}" FROM "{kind.name}" WHERE {where} ORDER BY rowid'
-        return [row[0] for row in self.conn.execute(sql, params)]
+        """Keys of the base records of ``kind`` matching the SQL condition ``where``, in order.
+
+        Answers are kept (the snapshot never changes): episodes ask the same few lookups again
+        and again, and a query costs far more than a dictionary hit. The returned list is
+        shared: do not mutate it.
+        """
+        query = (kind.name, where, tuple(params))
+        keys = self._selections.get(query)
+        if keys is None:
+            if len(self._selections) >= _MAX_SELECTIONS:
+                self._selections.clear()  # a bound, not a policy: lookups repeat within episodes
+            sql = f'SELECT "{kind.key}" FROM "{kind.name}" WHERE {where} ORDER BY rowid'
+            keys = self._selections[query] = [row[0] for row in self.conn.execute(sql, params)]
+        return keys
 
     def fork(self) -> Fork:
         """A new copy-on-write sandbox over this snapshot."""

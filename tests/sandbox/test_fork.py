@@ -132,3 +132,14 @@ def test_loaded_records_are_fresh_even_when_cached(snapshot: Snapshot) -> None:
     assert again is not None and again is not first
     assert again == _thing("t3")  # nothing done to an earlier copy leaks into a later one
     assert snapshot.load(KIND, "nope") is None and snapshot.load(KIND, "nope") is None
+
+
+def test_kept_lookups_answer_each_question_and_forks_still_see_their_writes(snapshot: Snapshot) -> None:
+    for _ in range(2):  # the second round is answered from what the first kept
+        assert snapshot.select_keys(KIND, "thing_id = ?", ("t1",)) == ["t1"]
+        assert snapshot.select_keys(KIND, "thing_id = ?", ("t3",)) == ["t3"]
+        assert snapshot.select_keys(KIND, "thing_id IN (?, ?)", ["t4", "t0"]) == ["t0", "t4"]
+    fork = snapshot.fork()
+    fork.get_for_update(KIND, "t2").status = "closed"  # type: ignore[union-attr]
+    assert fork.find(KIND, "status = ?", ("open",), _open) == ["t0", "t1", "t3", "t4"]
+    assert snapshot.fork().find(KIND, "status = ?", ("open",), _open) == ["t0", "t1", "t2", "t3", "t4"]

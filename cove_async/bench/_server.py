@@ -74,6 +74,7 @@ def serve_child() -> None:
     import anyio
 
     from cove_async._logging import configure_logging
+    from cove_async._runtime import tune_gc
     from cove_async.bench._players import player_responders
     from cove_async.mockllm import DEFAULT_MODEL, DefaultResponder, MockLLMServer, Responder
     from cove_async.run import read_tasks
@@ -88,6 +89,7 @@ def serve_child() -> None:
     tasks = read_tasks(Path(spec.tasks_file)) if spec.tasks_file is not None else []
     responders.update(player_responders(spec.players, tasks, spec.domain))
     server = MockLLMServer(latency=spec.latency, faults=spec.faults, responders=responders, seed=spec.seed)
+    tune_gc()  # as `cove-async mock-llm` runs: with thousands of requests held, default GC dominates
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:

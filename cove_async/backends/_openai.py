@@ -13,7 +13,6 @@ import time
 from types import TracebackType
 from typing import Final, Self
 
-import aiohttp
 import anyio
 import msgspec
 import structlog
@@ -27,6 +26,7 @@ from cove_async.backends._errors import (
     BackendStatusError,
     BackendTimeout,
 )
+from cove_async.backends._http1 import Http1Pool
 from cove_async.backends._router import Endpoint, EndpointStatistics, Router
 from cove_async.backends._types import ChatRequest, ChatResponse
 from cove_async.backends._wire import RequestEncoder, decode_response, snippet
@@ -183,30 +183,24 @@ class OpenAIChatBackend:
         self._timeouts = timeouts
         self._health = health
         self._rng = rng or random.Random()
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._session: aiohttp.ClientSession | None = None
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._pools: dict[str, tuple[Http1Pool, str]] | None = None
         self._counters = _Counters()
 
     async def __aenter__(self) -> Self:
-        if self._session is not None:
+        if self._pools is not None:
             raise RuntimeError(f"backend {self.name!r} is already open; use one `async with` per instance")
-        connector = aiohttp.TCPConnector(
-            # The router caps requests per endpoint; the connector must not queue below it.
-            limit=0,
-            keepalive_timeout=self._limits.keepalive_s,
-            ttl_dns_cache=300,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            headers=self._headers,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(
-                total=self._timeouts.request_s,
-                sock_connect=self._timeouts.connect_s,
-            ),
-        )
+        pools: dict[str, tuple[Http1Pool, str]] = {}
+        for endpoint in self._router.endpoints:
+            url = endpoint.yarl_url
+            pool = Http1Pool(
+                str(url.origin()),
+                headers=self._headers,
+                keepalive_s=self._limits.keepalive_s,
+                connect_timeout_s=self._timeouts.connect_s,
+            )
+            pools[endpoint.url] = (pool, url.raw_path_qs)
+        self._pools = pools
         return self
 
     async def __aexit__(
@@ -215,10 +209,9 @@ class OpenAIChatBackend:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            with anyio.CancelScope(shield=True):
-                await session.close()
+        pools, self._pools = self._pools, None
+        for pool, _path in (pools or {}).values():
+            pool.close()
 
     def forget_route(self, route_key: str) -> None:
         """Drop the endpoint pin of ``route_key`` (call it when an episode ends; optional, the
@@ -261,8 +254,8 @@ class OpenAIChatBackend:
 
         Cancelling the call releases its slot and closes its connection.
         """
-        session = self._session
-        if session is None:
+        pools = self._pools
+        if pools is None:
             raise RuntimeError(f"backend {self.name!r} is not open; use `async with OpenAIChatBackend(...)`")
         counters = self._counters
         counters.calls += 1
@@ -279,15 +272,17 @@ class OpenAIChatBackend:
             retry_after: float | None = None
             try:
                 # The translation is inline rather than a context manager: this is the hot path.
+                pool, path = pools[endpoint.url]
                 try:
-                    async with session.post(endpoint.yarl_url, data=body) as reply:
-                        data = await reply.read()
-                        status = reply.status
-                        if status != 200:
-                            headers = reply.headers
-                            retry_after = _retry_after_s(headers.get("Retry-After"), headers.get("retry-after-ms"))
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    with anyio.fail_after(self._timeouts.request_s):
+                        reply = await pool.post(path, body)
+                except OSError as exc:  # TimeoutError included
                     raise _map_transport_error(exc, endpoint.url, self._timeouts) from exc
+                data = reply.body
+                status = reply.status
+                if status != 200:
+                    headers = reply.headers
+                    retry_after = _retry_after_s(headers.get("retry-after"), headers.get("retry-after-ms"))
                 if status != 200:
                     raise self._status_error(status, data, endpoint.url)
                 received = time.perf_counter()

@@ -156,6 +156,9 @@ class _Admission:
         self._own.release()
 
 
+_VERIFIER_SLICE_S = 0.002
+"""How long the verifier grades before it lets the episodes run."""
+
 _FAILED_TERMINATIONS = frozenset(
     (
         TerminationReason.AGENT_ERROR,
@@ -366,6 +369,7 @@ class Engine:
                 if metrics is not None:
                     metrics.channel_depth("finished", receive.statistics().current_buffer_used)
                 outcomes = []
+                yielded = time.perf_counter()
                 for task, result in batch:
                     trajectory = Trajectory(messages=result.messages, termination=result.termination)
                     started = time.perf_counter()
@@ -377,8 +381,12 @@ class Engine:
                     else:
                         if metrics is not None:
                             metrics.verified(duration_s=time.perf_counter() - started, score=verdict.score)
+                    # Grading is CPU work: a whole batch at once held the loop for ~10 ms.
+                    if time.perf_counter() - yielded > _VERIFIER_SLICE_S:
+                        await anyio.lowlevel.checkpoint()
+                        yielded = time.perf_counter()
                 await send.send(outcomes)
-                await anyio.lowlevel.checkpoint()  # grading is CPU work: let episodes run between batches
+                await anyio.lowlevel.checkpoint()
 
     async def _sink(self, receive: MemoryObjectReceiveStream[list[Outcome]], sink: Sink) -> None:
         async with receive:

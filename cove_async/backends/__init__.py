@@ -1,6 +1,6 @@
 """LLM backends: OpenAI-compatible chat completions with routing, caps, retries and typed errors.
 
-:class:`ChatBackend` is the interface; :class:`OpenAIChatBackend` implements it over aiohttp
+:class:`ChatBackend` is the interface; :class:`OpenAIChatBackend` implements it over HTTP/1.1
 for vLLM, SGLang, OpenAI and the simulated server alike. Errors form one tree under
 :class:`BackendError` (see ``_errors``); nothing from the HTTP or JSON layers escapes.
 """

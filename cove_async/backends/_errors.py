@@ -1,4 +1,4 @@
-"""The errors a backend raises; nothing from aiohttp or msgspec escapes a backend call.
+"""The errors a backend raises; nothing from the transport or msgspec escapes a backend call.
 
 ::
 

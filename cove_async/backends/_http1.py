@@ -12,8 +12,8 @@ the end of the connection; ``Connection: close`` honoured; TLS for ``https`` URL
 whose reused connection turns out to be closed by the server before any reply byte is sent
 again once on a fresh one (the server never saw it). What it refuses: replies past
 ``max_body`` bytes and malformed framing, as :class:`TransportError`, after which the connection
-is closed. Timeouts and cancellation belong to the caller; a request cut short closes its
-connection, since the reply may still arrive on it.
+is closed. A request cut short (by its timeout or by cancellation) closes its connection,
+since the reply may still arrive on it.
 """
 
 from __future__ import annotations
@@ -207,6 +207,11 @@ class _Connection(asyncio.Protocol):
             position = start + size + 2
 
 
+def _expire(waiter: asyncio.Future[Reply]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no whole reply before the deadline"))
+
+
 class Http1Pool:
     """Keep-alive connections to one server, for POSTs of whole bodies.
 
@@ -247,37 +252,53 @@ class Http1Pool:
         self._idle: collections.deque[_Connection] = collections.deque()
         self._open: set[_Connection] = set()
 
-    async def post(self, path: str, body: bytes) -> Reply:
+    async def post(self, path: str, body: bytes, *, timeout_s: float | None = None) -> Reply:
         """Send ``body`` to ``path`` and return the reply.
 
+        Args:
+            path: the path and query (``/v1/chat/completions``).
+            body: the JSON body.
+            timeout_s: how long the whole exchange may take, connecting included (None: no limit).
+
         Raises:
-            TransportError: the connection could not be made, broke, or the reply could not be
-                framed (``OSError`` subclasses from the socket layer come through as they are).
+            TimeoutError: no whole reply within ``timeout_s``.
+            TransportError: the connection broke, or the reply could not be framed (other
+                ``OSError`` subclasses from the socket layer, such as a refused connection, come
+                through as they are).
         """
         request = b"".join(
             (b"POST ", path.encode(), b" HTTP/1.1\r\n", self._head_suffix, b"%d\r\n\r\n" % len(body), body)
         )
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
         connection, reused = self._take()
         if connection is None:
-            connection = await self._connect()
+            connection = await self._connect(deadline)
         try:
-            return await self._exchange(connection, request)
+            return await self._exchange(connection, request, deadline)
         except TransportError:
             if not (reused and not connection.received_any):
                 raise
         # The server closed a kept connection as we reused it; it saw nothing, so send again.
-        connection = await self._connect()
-        return await self._exchange(connection, request)
+        connection = await self._connect(deadline)
+        return await self._exchange(connection, request, deadline)
 
-    async def _exchange(self, connection: _Connection, request: bytes) -> Reply:
-        waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+    async def _exchange(self, connection: _Connection, request: bytes, deadline: float | None) -> Reply:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Reply] = loop.create_future()
         connection.send(request, waiter)
+        # A timer on our own future, not a cancel scope: this runs once per LLM request, and a
+        # scope (with its task bookkeeping) cost more than the rest of the exchange's Python.
+        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
         try:
             reply = await waiter
         except BaseException:
-            # Cancelled (a timeout) or broken: the reply may still come on this connection.
+            # Cancelled, timed out or broken: the reply may still come on this connection.
             self._discard(connection)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if connection.keep and not connection.closed:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)
@@ -298,10 +319,11 @@ class Http1Pool:
             self._discard(connection)
         return None, False
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, deadline: float | None) -> _Connection:
         loop = asyncio.get_running_loop()
         max_body = self._max_body
-        with anyio.fail_after(self._connect_timeout_s):
+        limit = self._connect_timeout_s if deadline is None else min(self._connect_timeout_s, deadline - loop.time())
+        with anyio.fail_after(max(0.0, limit)):
             _transport, connection = await loop.create_connection(
                 lambda: _Connection(max_body),
                 self._host,

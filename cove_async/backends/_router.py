@@ -16,7 +16,6 @@ from typing import Final
 
 import anyio
 import msgspec
-import yarl
 
 from cove_async.backends._config import HealthPolicy, Limits
 
@@ -67,13 +66,10 @@ class Endpoint:
         "requests",
         "successes",
         "url",
-        "yarl_url",
     )
 
     def __init__(self, url: str, *, cap: int) -> None:
         self.url = url
-        # Parsed once: aiohttp would otherwise parse the string on every request.
-        self.yarl_url = yarl.URL(url)
         self.cap = cap
         self.in_flight = 0
         self.requests = 0

@@ -3,8 +3,10 @@
 Closed-loop workers, ``N`` requests in flight, each posting the same ~2 KB chat request and
 decoding the reply. Clients:
 
-- ``aiohttp`` (the "bare" POST): one ``ClientSession`` with ``TCPConnector(limit=N)``, the body
-  pre-encoded, the reply JSON-decoded, no routing or bookkeeping;
+- ``http1`` (the "bare" POST): cove's own keep-alive HTTP/1.1 transport
+  (:class:`cove_async.backends._http1.Http1Pool`), the body pre-encoded, the reply
+  JSON-decoded, no routing or bookkeeping;
+- ``aiohttp``: the same bare POST through one ``ClientSession`` with ``TCPConnector(limit=N)``;
 - ``cove``: :class:`cove_async.backends.OpenAIChatBackend` doing its whole ``complete()``: encode
   the request from a :class:`~cove_async.backends.ChatRequest`, route (a sticky key per worker),
   cap, send, decode and validate the reply into a :class:`~cove_async.backends.ChatResponse`;
@@ -14,10 +16,11 @@ decoding the reply. Clients:
 
 Each (client, level) gets a warm-up, then a measurement window; requests still in flight when
 it closes are cancelled and not counted. Client CPU per request is the process's CPU over the
-window divided by the requests completed in it. At each level ``aiohttp`` and ``cove`` are
-measured back to back in every round (the overhead ratio is the median of the paired ratios,
-so drift on a shared machine hits both alike), the httpx family once. A client whose median
-latency passed :data:`COLLAPSE_P50_S` at one level is not measured at higher ones.
+window divided by the requests completed in it. At each level ``http1``, ``aiohttp`` and
+``cove`` are measured back to back in every round (cove's overhead ratio is the median of its
+paired ratios to ``http1``, so drift on a shared machine hits both alike), the httpx family
+once. A client whose median latency passed :data:`COLLAPSE_P50_S` at one level is not measured
+at higher ones.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import msgspec
 import structlog
 
 from cove_async.backends import ChatRequest, Limits, OpenAIChatBackend, RetryPolicy, Timeouts
+from cove_async.backends._http1 import Http1Pool
 from cove_async.backends._wire import RequestEncoder
 from cove_async.bench._common import Budget, median, percentile
 from cove_async.chat import FunctionCall, Message, ToolCall
@@ -49,9 +53,9 @@ __all__ = (
 
 log = structlog.get_logger()
 
-CLIENTS = ("aiohttp", "cove", "httpx", "httpx-sharded", "httpx2")
+CLIENTS = ("http1", "aiohttp", "cove", "httpx", "httpx-sharded", "httpx2")
 """Every client the comparison knows."""
-PAIRED = ("aiohttp", "cove")
+PAIRED = ("http1", "aiohttp", "cove")
 """Measured every round, back to back, so their ratio is read from adjacent windows."""
 COLLAPSE_P50_S = 5.0
 """A client whose median latency passed this at one level is not measured at higher ones."""
@@ -263,6 +267,21 @@ async def _run_aiohttp(url: str, body: bytes, level: int, times: tuple[float, fl
             await session.close()
 
 
+async def _run_http1(base_url: str, body: bytes, level: int, times: tuple[float, float]) -> ClientRow:
+    pool = Http1Pool(base_url)
+
+    async def send(index: int) -> None:
+        reply = await pool.post(_PATH, body)
+        if reply.status != 200:
+            raise RuntimeError(f"HTTP {reply.status}")
+        _check(reply.body)
+
+    try:
+        return await _closed_loop("http1", level, send, *times)
+    finally:
+        pool.close()
+
+
 async def _run_cove(base_url: str, request: ChatRequest, level: int, times: tuple[float, float]) -> ClientRow:
     async with OpenAIChatBackend(
         endpoints=(base_url,),
@@ -309,7 +328,7 @@ async def measure_clients(
     Args:
         base_url: the server.
         levels: requests in flight, in increasing order.
-        rounds: rounds of the aiohttp/cove pair per level (the others run once).
+        rounds: rounds of the http1/aiohttp/cove trio per level (the others run once).
         clients: which clients, among :data:`CLIENTS`.
         times: (warm-up, window) seconds per measurement.
         budget: the scenario's time budget (levels and rounds left out when it runs out).
@@ -328,6 +347,7 @@ async def measure_clients(
     import httpx
 
     runners: dict[str, Callable[[int], Awaitable[ClientRow]]] = {
+        "http1": lambda level: _run_http1(base_url, body, level, times),
         "aiohttp": lambda level: _run_aiohttp(url, body, level, times),
         "cove": lambda level: _run_cove(base_url, request, level, times),
         "httpx": lambda level: _run_httpx(httpx, url, body, level, None, times),
@@ -376,7 +396,7 @@ def _cpu(rows: list[ClientRow], client: str, level: int) -> list[float]:
 
 
 def _level(rows: list[ClientRow], level: int) -> ClientLevel | None:
-    cove, bare = _cpu(rows, "cove", level), _cpu(rows, "aiohttp", level)
+    cove, bare = _cpu(rows, "cove", level), _cpu(rows, "http1", level) or _cpu(rows, "aiohttp", level)
     if not cove or not bare:
         return None
     by_client = {

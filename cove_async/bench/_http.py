@@ -3,8 +3,9 @@
 Three parts, one server process (pinned to its own CPU, so the client's CPU is measured alone):
 
 1. **Clients** (:mod:`cove_async.bench._clients`): requests per second and client CPU per
-   request of cove's backend against a bare aiohttp POST of the same payload, measured in the
-   same run, and httpx / httpx2 for comparison, at each level of requests in flight.
+   request of cove's backend against a bare POST of the same payload through its own transport
+   and through aiohttp, measured in the same run, and httpx / httpx2 for comparison, at each
+   level of requests in flight.
 2. **Episodes**: trajectories per second of engine episodes whose agent and user are LLM
    policies talking to the server's players (scripted or oracle, see
    :mod:`cove_async.bench._players`), at each level of episodes in flight.
@@ -57,7 +58,7 @@ class HttpParams(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         levels: requests in flight for the client comparison.
-        rounds: rounds of the cove/bare pair per level.
+        rounds: rounds of the cove/bare trio (cove, http1, aiohttp) per level.
         clients: the clients to compare.
         client_warmup_s: warm-up per client measurement.
         client_window_s: window per client measurement.

@@ -38,7 +38,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "http": {
         "levels": (8,),
         "rounds": 1,
-        "clients": ("aiohttp", "cove"),
+        "clients": ("http1", "aiohttp", "cove"),
         "client_warmup_s": 0.2,
         "client_window_s": 0.5,
         "episode_levels": (8,),

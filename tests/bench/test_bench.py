@@ -74,7 +74,7 @@ def _check_http(results: dict[str, Any]) -> None:
     (level,) = results["levels"]
     for key in ("requests_per_s", "client_cpu_us_per_request", "bare_client_cpu_us_per_request", "ratio"):
         assert _number(level[key]) and level[key] > 0, key
-    assert {row["client"] for row in results["clients"]} == {"aiohttp", "cove"}
+    assert {row["client"] for row in results["clients"]} == {"http1", "aiohttp", "cove"}
     assert all(row["completed"] > 0 and row["errors"] == 0 for row in results["clients"])
     (window,) = results["episodes"]
     assert window["trajectories"] > 0 and window["failed"] == 0

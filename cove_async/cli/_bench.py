@@ -247,7 +247,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _common(http)
     http.add_argument("--levels", type=_ints, help="requests in flight for the clients (default 64,512,2048)")
     http.add_argument("--full", action="store_true", help="add 4096 in flight")
-    http.add_argument("--rounds", type=int, help="rounds of the cove/bare pair per level (default 3)")
+    http.add_argument("--rounds", type=int, help="rounds of the cove/bare trio per level (default 3)")
     http.add_argument(
         "--clients", type=_words, help="among http1,aiohttp,cove,httpx,httpx-sharded,httpx2 (default all)"
     )

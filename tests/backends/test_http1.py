@@ -51,6 +51,11 @@ async def _started(handler: Handler) -> AsyncIterator[Server]:
         yield server
 
 
+async def _never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _read_request(reader)
+    await reader.read()
+
+
 def _replying(*replies: bytes, record: list[bytes] | None = None) -> Handler:
     """Answer the requests on each connection with ``replies`` in turn, then keep it open."""
 
@@ -187,11 +192,7 @@ async def test_a_kept_connection_closed_by_the_server_is_retried_once_on_a_new_o
 
 
 async def test_a_cancelled_request_closes_its_connection() -> None:
-    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        await reader.read()
-
-    async for server in _started(never_answers):
+    async for server in _started(_never_answers):
         pool = Http1Pool(server.url)
         with anyio.move_on_after(0.05):
             await pool.post("/", b"{}")
@@ -217,11 +218,7 @@ async def test_refused_connections_and_bad_urls() -> None:
 
 
 async def test_a_reply_past_its_deadline_is_a_timeout_and_its_connection_is_dropped() -> None:
-    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        await reader.read()
-
-    async for server in _started(never_answers):
+    async for server in _started(_never_answers):
         pool = Http1Pool(server.url)
         started = anyio.current_time()
         with pytest.raises(TimeoutError):

@@ -223,6 +223,9 @@ class Http1Pool:
         connect_timeout_s: how long opening a connection may take (``TimeoutError`` past it).
         max_body: the largest reply body accepted.
         ssl_context: for ``https`` (default: the system's verified context).
+
+    Raises:
+        ValueError: not an http(s) URL, or a header that cannot go on the wire (CR, LF, NUL).
     """
 
     def __init__(
@@ -245,6 +248,9 @@ class Http1Pool:
             self._ssl = ssl_context or ssl.create_default_context()
         authority = parts.netloc.rpartition("@")[2]
         self._connect_timeout_s = connect_timeout_s
+        for name, value in (headers or {}).items():
+            if any(c in name + value for c in "\r\n\0") or not name or ":" in name:
+                raise ValueError(f"header {name!r} has a name or value that cannot go on the wire")
         extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self._head_suffix = f"Host: {authority}\r\nContent-Type: application/json\r\n{extra}Content-Length: ".encode()
         self._keepalive_s = keepalive_s
@@ -341,7 +347,7 @@ class Http1Pool:
     @property
     def connections(self) -> int:
         """Connections open now (idle or busy)."""
-        return len(self._open)
+        return sum(not connection.closed for connection in self._open)
 
     def close(self) -> None:
         """Close every connection; requests still running fail with :class:`TransportError`."""

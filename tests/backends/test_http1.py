@@ -212,6 +212,8 @@ async def test_idle_connections_past_their_keepalive_are_not_reused() -> None:
 async def test_refused_connections_and_bad_urls() -> None:
     with pytest.raises(ValueError, match="not an http"):
         Http1Pool("ftp://example.com")
+    with pytest.raises(ValueError, match="cannot go on the wire"):
+        Http1Pool("http://127.0.0.1:9", headers={"Authorization": "Bearer x\r\nX-Injected: 1"})
     pool = Http1Pool("http://127.0.0.1:9")  # discard port: nothing listens
     with pytest.raises(ConnectionRefusedError):
         await pool.post("/", b"{}")

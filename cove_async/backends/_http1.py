@@ -10,7 +10,7 @@ What it does: keep-alive connections per server, reused newest first and dropped
 ``keepalive_s`` idle; replies framed by ``Content-Length``, ``Transfer-Encoding: chunked``, or
 the end of the connection; ``Connection: close`` honoured; TLS for ``https`` URLs; a request
 whose reused connection turns out to be closed by the server before any reply byte is sent
-again once on a fresh one (the server never saw it). What it refuses: replies past
+again once on a fresh one (the server's idle timeout raced the send). What it refuses: replies past
 ``max_body`` bytes and malformed framing, as :class:`TransportError`, after which the connection
 is closed. A request cut short (by its timeout or by cancellation) closes its connection,
 since the reply may still arrive on it.
@@ -285,7 +285,8 @@ class Http1Pool:
         except TransportError:
             if not (reused and not connection.received_any):
                 raise
-        # The server closed a kept connection as we reused it; it saw nothing, so send again.
+        # The server closed a kept connection as we reused it (its idle timeout racing our send)
+        # without a byte of reply: it had not taken the request, so it goes again, once.
         connection = await self._connect(deadline)
         return await self._exchange(connection, request, deadline)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import pytest
+import trustme
 
 from cove_async.backends._http1 import Http1Pool, TransportError
 
@@ -227,3 +229,22 @@ async def test_a_reply_past_its_deadline_is_a_timeout_and_its_connection_is_drop
             await pool.post("/", b"{}", timeout_s=0.05)
         assert 0.04 < anyio.current_time() - started < 1.0
         assert pool.connections == 0
+
+
+async def test_https_with_a_verified_certificate() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    listener = await asyncio.start_server(Server(_replying(OK, OK))._serve, "127.0.0.1", 0, ssl=server_context)
+    port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        pool = Http1Pool(f"https://127.0.0.1:{port}", ssl_context=client_context)
+        assert (await pool.post("/", b"{}")).body == b'{"ok":true}'
+        assert (await pool.post("/", b"{}")).body == b'{"ok":true}'
+        assert pool.connections == 1
+        pool.close()
+        untrusting = Http1Pool(f"https://127.0.0.1:{port}")  # the system's trust store knows no such CA
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await untrusting.post("/", b"{}")

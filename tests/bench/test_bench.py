@@ -8,6 +8,7 @@ accounted for.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
@@ -16,13 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import pytest
 
 from cove_async.bench._common import percentile, spread, timed_await
 from cove_async.bench._http import fault_drill, prepare_tasks
 from cove_async.bench._players import resolve_players
-from cove_async.bench._server import ServerSpec, parse_prometheus, server_process
+from cove_async.bench._server import ServerSpec, parse_prometheus, scrape_metrics, server_process
 from cove_async.mockllm import FaultRates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,3 +250,19 @@ def test_percentile_and_spread() -> None:
     assert math.isnan(percentile([], 50))
     s = spread([3.0, 1.0, 2.0])
     assert (s.median, s.min, s.max, s.values) == (2.0, 1.0, 3.0, (3.0, 1.0, 2.0))
+
+
+@pytest.mark.anyio
+async def test_a_server_too_busy_for_its_metrics_is_skipped_not_waited_for() -> None:
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.read()  # until the client gives up and closes
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    async with listener, aiohttp.ClientSession() as session:
+        started = anyio.current_time()
+        assert await scrape_metrics(session, f"http://127.0.0.1:{port}/v1", timeout_s=0.2) is None
+        assert anyio.current_time() - started < 2.0

@@ -129,9 +129,14 @@ def stat(title: str, description: str, expr: str, *, unit: str, decimals: int = 
     }
 
 
-def quantiles(rule: str, selector: str, legend_prefix: str = "") -> list[tuple[str, str]]:
-    """p50, p95 and p99 of a histogram, from its recording rules ``<rule>:p50_5m`` and so on."""
-    return [(f"max({rule}:{q}_5m{selector})", f"{legend_prefix}{q}") for q in ("p50", "p95", "p99")]
+def quantiles(rule: str, selector: str, *, by: str | None = None) -> list[tuple[str, str]]:
+    """p50, p95 and p99 of a histogram, from its recording rules ``<rule>:p50_5m`` and so on.
+
+    With ``by``, one series per value of that label, named after it.
+    """
+    if by is None:
+        return [(f"max({rule}:{q}_5m{selector})", q) for q in ("p50", "p95", "p99")]
+    return [(f"max by ({by}) ({rule}:{q}_5m{selector})", f"{{{{{by}}}}} {q}") for q in ("p50", "p95", "p99")]
 
 
 def throughput_and_outcomes(d: Layout) -> None:
@@ -391,10 +396,7 @@ def time_split(d: Layout) -> None:
         timeseries(
             "LLM request latency by role",
             "Request sent to reply parsed, as the engine saw it (p50, p95, p99).",
-            [
-                (f"max by (role) (job_role:cove_llm_request_duration_seconds:{q}_5m{J})", f"{{{{role}}}} {q}")
-                for q in ("p50", "p95", "p99")
-            ],
+            quantiles("job_role:cove_llm_request_duration_seconds", J, by="role"),
             unit="s",
         ),
         w=8,
@@ -404,10 +406,7 @@ def time_split(d: Layout) -> None:
         timeseries(
             "LLM time to first token by role",
             "Time to first token of the requests whose backend reported it (p50, p95, p99).",
-            [
-                (f"max by (role) (job_role:cove_llm_time_to_first_token_seconds:{q}_5m{J})", f"{{{{role}}}} {q}")
-                for q in ("p50", "p95", "p99")
-            ],
+            quantiles("job_role:cove_llm_time_to_first_token_seconds", J, by="role"),
             unit="s",
         ),
         w=8,
@@ -432,10 +431,7 @@ def runtime_health(d: Layout) -> None:
             "Event-loop lag",
             "How late the event loop woke a sleeping watcher, per process (p50, p95, p99). Every episode "
             "in the process is delayed by this much; keep p99 under 50 ms.",
-            [
-                (f"max by (instance) (instance:cove_event_loop_lag_seconds:{q}_5m{J})", f"{{{{instance}}}} {q}")
-                for q in ("p50", "p95", "p99")
-            ],
+            quantiles("instance:cove_event_loop_lag_seconds", J, by="instance"),
             unit="s",
         ),
         w=12,
@@ -605,10 +601,7 @@ def inference_servers(d: Layout) -> None:
             timeseries(
                 title,
                 description + " p50, p95, p99 over 5 minutes.",
-                [
-                    (f"max by (model_name) (model_name:{metric}:{q}_5m{M})", f"{{{{model_name}}}} {q}")
-                    for q in ("p50", "p95", "p99")
-                ],
+                quantiles(f"model_name:{metric}", M, by="model_name"),
                 unit="s",
             ),
             w=8,
